@@ -1,0 +1,120 @@
+"""The channel proxy: pure physics between transmitter and receiver.
+
+It never parses a payload: every frame is a burst of complex symbols that gets
+y = h x + n, a possible erasure, air time at the symbol rate, and propagation
+delay plus jitter. Frames leave in arrival order (a FIFO link, as netem with a
+rate). Control messages (probe, end of stream) pass unfaded, in order.
+
+Backpressure: frames in flight wait in a bounded delay line; while it is full,
+or the receiver's side will not take more, the proxy stops reading, and the
+transmitter's high-water mark fills up behind it.
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from shared import protocol
+from shared.config import ChannelConfig, Endpoints
+from shared.pipeline import ChannelStage
+from shared.protocol import Header, Kind, Limits, ProtocolError
+from shared.telemetry import Counters
+from shared.transport import StopFlag, close_sockets, endpoint, make_socket
+
+log = logging.getLogger("proxy")
+MAX_IN_FLIGHT = 256  # frames in the delay line: 1 s of delay at 256 fps, ~32 MB of 256x256 frames
+IDLE_POLL_MS = 100  # how often an idle proxy looks at its stop flag
+
+
+@dataclass(order=True)
+class _InFlight:
+    release: float
+    order: int
+    header: Header = field(compare=False)
+    payloads: list[np.ndarray] = field(compare=False)
+
+
+class ProxyService:
+    def __init__(self, channel: ChannelConfig, endpoints: Endpoints, stop: StopFlag, *, hwm: int = 2,
+                 limits: Limits = Limits(), exit_on_eos: bool = False):
+        self.stage = ChannelStage(channel)
+        self.stop, self.limits, self.exit_on_eos = stop, limits, exit_on_eos
+        self.counters = Counters()
+        self.ctx = zmq.Context.instance()
+        self.inp = make_socket(self.ctx, zmq.PULL, hwm=hwm, limits=limits,
+                               bind=endpoint(endpoints.bind_host, endpoints.proxy_in_port))
+        self.out = make_socket(self.ctx, zmq.PUSH, hwm=hwm, limits=limits,
+                               bind=endpoint(endpoints.bind_host, endpoints.proxy_out_port))
+        self.line: list[_InFlight] = []  # heap by release time
+        self._order = 0
+        self._link_free = 0.0  # when the air interface finishes the last burst
+        self._last_release = 0.0  # FIFO: no frame overtakes an earlier one
+
+    def close(self) -> None:
+        close_sockets((self.inp, self.out), flush=not self.stop)
+
+    def _schedule(self, header: Header, payloads: list[np.ndarray], delay_s: float, airtime_s: float) -> None:
+        now = time.time()
+        self._link_free = max(now, self._link_free) + airtime_s
+        release = max(self._link_free + delay_s, self._last_release)
+        self._last_release = release
+        heapq.heappush(self.line, _InFlight(release, self._order, header, payloads))
+        self._order += 1
+
+    def handle(self, frames: list[zmq.Frame]) -> None:
+        """Take one incoming message: validate, fade, schedule; drop and count what is bad."""
+        t_recv = time.time()
+        try:
+            header, payloads = protocol.decode([f.buffer for f in frames], self.limits)
+        except ProtocolError as exc:
+            self.counters[f"dropped.{exc.reason}"] += 1
+            log.warning("dropped a message: %s", exc)
+            return
+        if header.kind != Kind.FRAME:
+            self._schedule(header, [], 0.0, 0.0)
+            return
+        header.hops["proxy_recv"] = t_recv
+        header, faded, real = self.stage.process(header, payloads)
+        if real.erased:
+            self.counters["frames_erased"] += 1
+            return
+        self.counters["frames_in"] += 1
+        self._schedule(header, faded, real.delay_s, self.stage.sim.airtime_s(header.n_symbols))
+
+    def _release_due(self) -> bool:
+        """Send every frame whose time has come; returns False once end-of-stream went out."""
+        while self.line and self.line[0].release <= time.time():
+            item = self.line[0]
+            item.header.hops["proxy_sent"] = time.time()
+            try:
+                self.out.send_multipart(protocol.encode(item.header, item.payloads), flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return True  # the receiver side is full: keep it, and stop reading until it drains
+            heapq.heappop(self.line)
+            if item.header.kind == Kind.FRAME:
+                self.counters["frames_out"] += 1
+            elif item.header.kind == Kind.EOS and self.exit_on_eos:
+                return False
+        return True
+
+    def run(self) -> dict:
+        poller = zmq.Poller()
+        while not self.stop:
+            if not self._release_due():
+                break
+            head_due = bool(self.line) and self.line[0].release <= time.time()
+            can_read = len(self.line) < MAX_IN_FLIGHT and not head_due
+            wait = IDLE_POLL_MS
+            if self.line and not head_due:
+                wait = max(0, min(wait, int(1000 * (self.line[0].release - time.time())) + 1))
+            poller.register(self.inp, zmq.POLLIN if can_read else 0)
+            poller.register(self.out, zmq.POLLOUT if head_due else 0)
+            events = dict(poller.poll(wait))
+            if events.get(self.inp, 0) & zmq.POLLIN:
+                self.handle(self.inp.recv_multipart(copy=False))
+        return {"counters": dict(self.counters), "channel": self.stage.config.model_dump()}

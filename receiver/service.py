@@ -1,0 +1,164 @@
+"""The receiver: channel symbols -> equalise -> scheme decoder -> frames.
+
+A frame that cannot be decoded (a failed CRC, say) is counted and the last good
+frame is shown in its place, as a video player would. Every bad message is
+dropped with a log line and a counter, and the next one is served.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import zmq
+
+from shared import feedback, protocol
+from shared.config import Endpoints
+from shared.pipeline import FrameDecoder
+from shared.protocol import Kind, Limits, ProtocolError
+from shared.reference import ReferenceStore
+from shared.schemes.base import DecodeFailure
+from shared.telemetry import Counters, LinkStats
+from shared.transport import StopFlag, close_sockets, endpoint, make_socket
+
+log = logging.getLogger("receiver")
+IDLE_POLL_MS = 100  # how often an idle receiver looks at its stop flag
+PSNR_CAP_DB = 100.0  # identical frames: report a finite ceiling, not infinity
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of two uint8 images in dB, capped at PSNR_CAP_DB."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * np.log10(255.0**2 / mse))
+
+
+@dataclass
+class ReceiverSettings:
+    out_dir: Path | None = None  # write every shown frame as PNG
+    exit_on_eos: bool = False  # stop after the first end of stream (the demo)
+    idle_timeout_s: float = 0.0  # stop after this long without a message; 0 = never
+    use_reference: bool = False
+    hwm: int = 2
+
+
+class ReceiverService:
+    def __init__(self, endpoints: Endpoints, settings: ReceiverSettings, stop: StopFlag, limits: Limits = Limits()):
+        self.settings, self.stop, self.limits = settings, stop, limits
+        self.decoder = FrameDecoder()
+        self.counters = Counters()
+        self.links = LinkStats()
+        self.psnr: list[float] = []
+        self.symbols: list[int] = []
+        self.sizes: set[tuple[int, int]] = set()
+        self.last_good: dict[str, np.ndarray] = {}
+        self.refs = ReferenceStore()
+        self.ctx = zmq.Context.instance()
+        self.inp = make_socket(self.ctx, zmq.PULL, hwm=settings.hwm, limits=limits,
+                               connect=endpoint(endpoints.proxy_host, endpoints.proxy_out_port))
+        self.fb = make_socket(self.ctx, zmq.PUB, hwm=100, limits=limits,
+                              bind=endpoint(endpoints.bind_host, endpoints.feedback_port))
+        self.ref = None
+        if settings.use_reference:
+            self.ref = make_socket(self.ctx, zmq.SUB, hwm=settings.hwm + 8, limits=limits, subscribe=True,
+                                   connect=endpoint(endpoints.transmitter_host, endpoints.reference_port))
+        if settings.out_dir:
+            settings.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        close_sockets((self.inp, self.fb, self.ref), flush=not self.stop)
+
+    def _send_feedback(self, fb: feedback.Feedback) -> None:
+        try:
+            self.fb.send(feedback.pack(fb), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self.counters["feedback_dropped"] += 1
+
+    def _drain_references(self) -> None:
+        while self.ref is not None and self.ref.poll(0):
+            if not self.refs.add(self.ref.recv_multipart()):
+                self.counters["reference_malformed"] += 1
+
+    def handle(self, frames: list[zmq.Frame]) -> bool:
+        """Serve one message; returns False at an end of stream that should stop the service."""
+        t_recv = time.time()
+        try:
+            header, payloads = protocol.decode([f.buffer for f in frames], self.limits)
+        except ProtocolError as exc:
+            self.counters[f"dropped.{exc.reason}"] += 1
+            log.warning("dropped a message: %s", exc)
+            return True
+        if header.kind == Kind.PROBE:
+            try:
+                self.decoder.prepare(header)
+            except ProtocolError as exc:
+                self.counters[f"dropped.{exc.reason}"] += 1
+                log.warning("dropped a probe: %s", exc)
+                return True
+            self._send_feedback(feedback.Feedback(type="probe_ack", stream_id=header.stream_id, seq=header.seq))
+            return True
+        if header.kind == Kind.EOS:
+            log.info("end of stream %r after %d frames", header.stream_id, header.seq)
+            return not self.settings.exit_on_eos
+        header.hops["rx_recv"] = t_recv
+        ok = True
+        try:
+            frame = self.decoder.decode(header, payloads)
+            self.last_good[header.stream_id] = frame
+        except ProtocolError as exc:
+            self.counters[f"dropped.{exc.reason}"] += 1
+            log.warning("dropped frame %d: %s", header.seq, exc)
+            return True
+        except DecodeFailure as exc:
+            ok = False
+            self.counters["frames_decode_failed"] += 1
+            log.info("frame %d lost (%s): showing the last good frame", header.seq, exc)
+            frame = self.last_good.get(header.stream_id)
+            if frame is None or frame.shape[:2] != (header.height, header.width):
+                frame = np.full((header.height, header.width, 3), 128, np.uint8)  # nothing good yet: grey
+        header.hops["rx_decoded"] = time.time()
+        self.counters["frames_received"] += 1
+        self.links.add(header.hops)
+        self.symbols.append(header.n_symbols)
+        self.sizes.add((header.height, header.width))
+        snr = header.channel.snr_db if header.channel else None
+        self._send_feedback(feedback.Feedback(type="ack", stream_id=header.stream_id, seq=header.seq, ok=ok, snr_db=snr))
+        self._drain_references()
+        ref = self.refs.pop(header.stream_id, header.seq)
+        if ref is not None and ref.shape == frame.shape:
+            self.psnr.append(psnr_db(frame, ref))
+        if self.settings.out_dir:
+            path = self.settings.out_dir / f"{header.stream_id}_{header.seq:06d}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        return True
+
+    def run(self) -> dict:
+        poller = zmq.Poller()
+        poller.register(self.inp, zmq.POLLIN)
+        if self.ref is not None:
+            poller.register(self.ref, zmq.POLLIN)
+        last_msg = time.monotonic()
+        while not self.stop:
+            events = dict(poller.poll(IDLE_POLL_MS))
+            if self.ref is not None and self.ref in events:
+                self._drain_references()
+            if self.inp in events:
+                last_msg = time.monotonic()
+                if not self.handle(self.inp.recv_multipart(copy=False)):
+                    break
+            elif self.settings.idle_timeout_s and time.monotonic() - last_msg > self.settings.idle_timeout_s:
+                log.info("idle for %.0f s: stopping", self.settings.idle_timeout_s)
+                break
+        return self.stats()
+
+    def stats(self) -> dict:
+        n_sym = float(np.mean(self.symbols)) if self.symbols else 0.0
+        h, w = max(self.sizes) if self.sizes else (0, 0)
+        return {
+            "counters": dict(self.counters),
+            "links": self.links.summary(),
+            "quality": {"psnr_db": float(np.mean(self.psnr)) if self.psnr else None, "n_frames": len(self.psnr)},
+            "rate": {"symbols_per_frame": n_sym, "cbr": n_sym / (h * w * 3) if h else None, "height": h, "width": w},
+        }

@@ -1,0 +1,69 @@
+"""The ``semcom`` command: one entry point, one subcommand per tool.
+
+Each subcommand lives in its own module that exposes ``main(argv) -> int``;
+this dispatcher imports it lazily, so ``semcom --help`` stays fast and a
+subcommand pays only for the libraries it uses.
+
+Command-line errors follow one rule everywhere: one line on stderr, exit 2,
+never a traceback (:class:`CliParser` and :class:`UsageError`).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, NoReturn, Sequence
+
+# name -> (module with main(argv), one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("shared.demo", "run transmitter, channel proxy and receiver as three processes; report per-link latency"),
+    "transmitter": ("transmitter.__main__", "the transmitter service: frames -> semantics -> channel symbols"),
+    "proxy": ("channel_proxy.__main__", "the channel proxy service: noise, fading, erasure, delay"),
+    "receiver": ("receiver.__main__", "the receiver service: equalise, decode, reconstruct"),
+}
+
+
+class UsageError(Exception):
+    """A bad command line found after parsing (a missing file, a dead webcam)."""
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def run_cli(prog: str, body: Callable[[], int]) -> int:
+    """Run a command body, turning a :class:`UsageError` into one line and exit 2."""
+    try:
+        return body()
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = CliParser(
+        prog="semcom",
+        description="Generative semantic communication for images and video.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {n:<12} {h}" for n, (_, h) in COMMANDS.items())
+        + "\n\nRun 'semcom COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    if not argv:
+        parser.print_help()
+        return 2
+    if argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    ns = parser.parse_args(argv[:1])
+    module = importlib.import_module(COMMANDS[ns.command][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Command-line option groups shared by the services and the demo.
+
+Each ``add_*`` function declares one group and returns it; the matching
+``*_from_args`` turns parsed options into a validated config, raising
+:class:`~shared.cli.UsageError` with a one-line reason. ``forward`` turns a
+group's parsed values back into argv, so the demo hands exactly the user's
+options to the services it starts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.cli import UsageError
+from shared.config import ChannelConfig, Endpoints
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
+
+
+def add_channel_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    d = ChannelConfig()
+    g = parser.add_argument_group("channel")
+    g.add_argument("--channel", choices=["awgn", "rayleigh", "rician"], default=d.model, help="fading model (default: %(default)s)")
+    g.add_argument("--snr-db", type=float, default=d.snr_db, help="SNR per complex symbol, dB (default: %(default)s)")
+    g.add_argument("--snr-schedule", default=d.snr_schedule, metavar="SPEC",
+                   help="const | list:0,5,10 | trace:PATH | gm:MEAN,STD,RHO (Gauss-Markov walk) (default: %(default)s)")
+    g.add_argument("--rician-k", type=float, default=d.rician_k, help="Rician K factor, linear (default: %(default)s)")
+    g.add_argument("--block-len", type=int, default=d.block_len, help="symbols per coherence block; 0 = one per frame (default: %(default)s)")
+    g.add_argument("--csi-error", type=float, default=d.csi_error_var, help="variance of the receiver's CSI error; 0 = perfect (default: %(default)s)")
+    g.add_argument("--erasure", type=float, default=d.erasure, help="probability of losing a whole frame (default: %(default)s)")
+    g.add_argument("--delay-ms", type=float, default=d.delay_ms, help="one-way propagation delay (default: %(default)s)")
+    g.add_argument("--jitter-ms", type=float, default=d.jitter_ms, help="uniform +-jitter around the delay (default: %(default)s)")
+    g.add_argument("--symbol-rate", type=float, default=d.symbol_rate, help="complex symbols/s on air; 0 = unlimited (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed of every channel draw (default: %(default)s)")
+    return g
+
+
+def channel_from_args(ns: argparse.Namespace) -> ChannelConfig:
+    from shared.channel.snr import SnrSchedule
+
+    try:
+        cfg = ChannelConfig(
+            model=ns.channel, snr_db=ns.snr_db, snr_schedule=ns.snr_schedule, rician_k=ns.rician_k,
+            block_len=ns.block_len, csi_error_var=ns.csi_error, erasure=ns.erasure, delay_ms=ns.delay_ms,
+            jitter_ms=ns.jitter_ms, symbol_rate=ns.symbol_rate, seed=ns.seed,
+        )
+        SnrSchedule(cfg.snr_schedule, cfg.snr_db, cfg.seed)
+    except ValidationError as exc:
+        raise UsageError(f"channel: {_first_error(exc)}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return cfg
+
+
+def add_scheme_args(parser: argparse.ArgumentParser, default: str = "digital") -> argparse._ArgumentGroup:
+    g = parser.add_argument_group("scheme")
+    g.add_argument("--scheme", default=default, help="transmission scheme (default: %(default)s); see 'semcom demo --list-schemes'")
+    g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="scheme parameter, repeatable; dotted keys nest, e.g. --param link.modulation=qpsk --param cbr=0.05")
+    return g
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def scheme_from_args(ns: argparse.Namespace) -> tuple[str, dict]:
+    """-> (scheme name, validated params as a JSON-able dict)."""
+    from shared.schemes.base import get_scheme
+
+    try:
+        spec = get_scheme(ns.scheme)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    params: dict = {}
+    for item in ns.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {item!r}: expected KEY=VALUE")
+        node = params
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _parse_value(value)
+    try:
+        return spec.name, spec.params.model_validate(params).model_dump(mode="json")
+    except ValidationError as exc:
+        raise UsageError(f"scheme {spec.name}: {_first_error(exc)}") from None
+
+
+def add_endpoint_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    d = Endpoints()
+    g = parser.add_argument_group("network")
+    g.add_argument("--bind", default=d.bind_host, help="address this service binds to (default: %(default)s; 0.0.0.0 in containers)")
+    g.add_argument("--proxy-host", default=d.proxy_host, help="host of the channel proxy (default: %(default)s)")
+    g.add_argument("--tx-host", default=d.transmitter_host, help="host of the transmitter (default: %(default)s)")
+    g.add_argument("--rx-host", default=d.receiver_host, help="host of the receiver (default: %(default)s)")
+    g.add_argument("--proxy-in-port", type=int, default=d.proxy_in_port, help="tx -> proxy (default: %(default)s)")
+    g.add_argument("--proxy-out-port", type=int, default=d.proxy_out_port, help="proxy -> rx (default: %(default)s)")
+    g.add_argument("--feedback-port", type=int, default=d.feedback_port, help="rx -> tx feedback (default: %(default)s)")
+    g.add_argument("--reference-port", type=int, default=d.reference_port,
+                   help="tx -> rx originals, for measuring quality only (default: %(default)s)")
+    g.add_argument("--hwm", type=int, default=2, help="ZeroMQ high-water mark, messages (default: %(default)s)")
+    return g
+
+
+def endpoints_from_args(ns: argparse.Namespace) -> Endpoints:
+    try:
+        return Endpoints(
+            bind_host=ns.bind, proxy_host=ns.proxy_host, transmitter_host=ns.tx_host, receiver_host=ns.rx_host,
+            proxy_in_port=ns.proxy_in_port, proxy_out_port=ns.proxy_out_port,
+            feedback_port=ns.feedback_port, reference_port=ns.reference_port,
+        )
+    except ValidationError as exc:
+        raise UsageError(f"network: {_first_error(exc)}") from None
+
+
+def forward(group: argparse._ArgumentGroup, ns: argparse.Namespace) -> list[str]:
+    """The argv that reproduces ``group``'s parsed values (defaults left out)."""
+    argv: list[str] = []
+    for action in group._group_actions:
+        value = getattr(ns, action.dest)
+        if value == action.default:
+            continue
+        flag = action.option_strings[-1]
+        for item in value if isinstance(value, list) else [value]:
+            argv += [flag, str(item)]
+    return argv

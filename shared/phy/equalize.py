@@ -1,0 +1,29 @@
+"""Zero-forcing equalisation with the CSI the receiver was given."""
+from __future__ import annotations
+
+import numpy as np
+
+from shared.channel.simulator import expand_blocks
+from shared.protocol import ChannelState
+
+MIN_GAIN_POWER = 1e-12  # a deep fade: keep the division finite; the noise variance says "unreliable"
+
+
+def csi_array(state: ChannelState) -> np.ndarray:
+    """The header's CSI as complex gains, shape (n_blocks,)."""
+    return np.array([complex(re, im) for re, im in state.csi], dtype=np.complex128)
+
+
+def equalize(y: np.ndarray, state: ChannelState) -> tuple[np.ndarray, np.ndarray]:
+    """x_hat = y / h_hat per symbol, with the effective noise variance n0 / |h_hat|^2.
+
+    ``y``: (N,) complex received symbols (all payloads concatenated).
+    Returns ``(x_hat, noise_var)``, both (N,): complex64 and float32.
+    """
+    h = expand_blocks(csi_array(state), state.block_len, y.size)  # (N,)
+    if h.size != y.size:
+        raise ValueError(f"CSI covers {h.size} symbols, frame has {y.size}")
+    power = np.maximum(np.abs(h) ** 2, MIN_GAIN_POWER)  # (N,)
+    x_hat = (y * np.conj(h) / power).astype(np.complex64)
+    noise_var = (state.n0 / power).astype(np.float32)
+    return x_hat, noise_var

@@ -1,0 +1,133 @@
+"""One frame's path: encode -> channel -> equalise and decode.
+
+The three services wrap these stages with sockets, and ``semcom eval`` calls
+them directly: there is one implementation of each step, not two.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+
+import numpy as np
+from pydantic import ValidationError
+
+from shared.channel.simulator import ChannelSimulator, Realization, apply_channel
+from shared.config import ChannelConfig
+from shared.phy.equalize import equalize
+from shared.protocol import PROTOCOL_VERSION, Header, Kind, PayloadDescriptor, ProtocolError
+from shared.schemes.base import Encoded, Receive, Received, get_scheme
+
+
+class FrameEncoder:
+    """Transmit side of one stream: frame -> header + channel symbols."""
+
+    def __init__(self, scheme: str, params: dict | None = None, stream_id: str = "default"):
+        self.spec = get_scheme(scheme)
+        self.params = self.spec.params.model_validate(params or {})
+        self.transmit = self.spec.transmit(self.params)
+        self.stream_id = stream_id
+
+    def warmup(self, frame: np.ndarray) -> None:
+        """Pay model loading and code construction before streaming, on a frame of the stream's size."""
+        self.transmit.warmup(frame.shape[0], frame.shape[1])
+
+    def encode(self, frame: np.ndarray, seq: int) -> tuple[Header, list[np.ndarray], Encoded]:
+        """frame (H, W, 3) uint8 -> (header, payload symbols, what the scheme chose)."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 frame, got {frame.shape} {frame.dtype}")
+        t0 = time.time()
+        encoded = self.transmit.encode(frame)
+        header = Header(
+            version=PROTOCOL_VERSION,
+            kind=Kind.FRAME,
+            stream_id=self.stream_id,
+            seq=seq,
+            scheme=self.spec.name,
+            scheme_params=self.params.model_dump(mode="json"),
+            height=frame.shape[0],
+            width=frame.shape[1],
+            payloads=[
+                PayloadDescriptor(name=p.name, role=p.role, n_symbols=p.symbols.size) for p in encoded.payloads
+            ],
+            hops={"tx_capture": t0, "tx_encoded": time.time()},
+        )
+        return header, [p.symbols for p in encoded.payloads], encoded
+
+
+class ChannelStage:
+    """The proxy's physics: draws the frame's channel, applies it, writes the CSI."""
+
+    def __init__(self, config: ChannelConfig):
+        self.config = config
+        self.sim = ChannelSimulator(config)
+
+    def process(self, header: Header, payloads: list[np.ndarray]) -> tuple[Header, list[np.ndarray], Realization]:
+        """Returns the faded payloads; when ``realization.erased`` the frame is lost on air."""
+        real = self.sim.realize(header.seq, header.n_symbols)
+        out = [] if real.erased else apply_channel(payloads, real)
+        header = header.model_copy(update={"channel": real.state(self.config.model)})
+        return header, out, real
+
+
+class FrameDecoder:
+    """Receive side: equalise with the header's CSI, then the scheme's decoder.
+
+    Keeps one decoder per (stream, scheme, params), so per-stream state (the
+    last side information) survives between frames; bounded to ``max_streams``.
+    """
+
+    def __init__(self, max_streams: int = 16):
+        self.max_streams = max_streams
+        self._decoders: OrderedDict[tuple[str, str, str], Receive] = OrderedDict()
+
+    @staticmethod
+    def _key(header: Header) -> tuple[str, str, str]:
+        return header.stream_id, header.scheme, json.dumps(header.scheme_params, sort_keys=True)
+
+    def _decoder(self, header: Header) -> Receive:
+        try:
+            spec = get_scheme(header.scheme)
+        except ValueError as exc:
+            raise ProtocolError("unknown_scheme", str(exc)) from None
+        key = self._key(header)
+        if key in self._decoders:
+            self._decoders.move_to_end(key)
+            return self._decoders[key]
+        try:
+            params = spec.params.model_validate(header.scheme_params)
+        except ValidationError as exc:
+            raise ProtocolError("bad_params", f"{header.scheme}: {exc.errors()[0]['msg']}") from None
+        names = {p.name for p in header.payloads}
+        if not names <= set(spec.payload_names):
+            raise ProtocolError("bad_params", f"{header.scheme} has no payload(s) {sorted(names - set(spec.payload_names))}")
+        dec = spec.receive(params)
+        self._decoders[key] = dec
+        if len(self._decoders) > self.max_streams:
+            self._decoders.popitem(last=False)
+        return dec
+
+    def prepare(self, header: Header) -> None:
+        """Build and warm the decoder a stream announces (in its probe) before its first frame."""
+        if header.scheme and self._key(header) not in self._decoders:
+            self._decoder(header).warmup()
+
+    def decode(self, header: Header, payloads: list[np.ndarray]) -> np.ndarray:
+        """-> frame (H, W, 3) uint8. Raises ProtocolError (bad message) or DecodeFailure (lost frame)."""
+        if header.channel is None:
+            raise ProtocolError("no_csi", "frame reached the receiver without channel state")
+        if header.height == 0 or header.width == 0:
+            raise ProtocolError("malformed_header", "frame without an image size")
+        dec = self._decoder(header)
+        sizes = [p.size for p in payloads]
+        y = np.concatenate(payloads) if payloads else np.zeros(0, np.complex64)  # (N,)
+        try:
+            x_hat, noise_var = equalize(y, header.channel)  # (N,), (N,)
+        except ValueError as exc:
+            raise ProtocolError("bad_csi", str(exc)) from None
+        cuts = np.cumsum(sizes)[:-1]
+        received = {
+            desc.name: Received(s, v)
+            for desc, s, v in zip(header.payloads, np.split(x_hat, cuts), np.split(noise_var, cuts))
+        }
+        return dec.decode(received, header.height, header.width)

@@ -1,0 +1,174 @@
+"""The versioned wire format: one multipart ZeroMQ message per frame.
+
+A message is ``[header, payload_0, payload_1, ...]``:
+
+* ``header`` is msgpack, validated by pydantic (:class:`Header`). It is the
+  control channel: assumed error-free, but its bytes are counted in the rate.
+* each payload is raw little-endian complex64 channel symbols, described by
+  ``header.payloads[i]``.
+
+No pickle anywhere. Every size and count is bounded by :class:`Limits`, and
+:func:`decode` raises :class:`ProtocolError` (with a short machine-readable
+``reason``) for anything malformed, so a service can drop it, count it and
+serve the next message.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+import msgpack
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROTOCOL_VERSION = 1
+SYMBOL_DTYPE = np.dtype("<c8")  # little-endian complex64, 8 bytes a symbol
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the wire format; ``reason`` names the rule."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+class Limits(BaseModel):
+    """Size limits checked on every message before anything is allocated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_header_bytes: int = 64 * 1024  # a header is metadata: 64 KiB is generous
+    max_payloads: int = 32  # the richest scheme sends ~6 parts
+    max_symbols_per_payload: int = 1 << 22  # 4 Mi symbols = 32 MiB: a 1080p frame at CBR 1/2
+    max_message_bytes: int = 64 * 1024 * 1024  # hard cap on one whole message
+
+
+class Kind(str, Enum):
+    FRAME = "frame"  # one coded frame: goes through the channel
+    PROBE = "probe"  # end-to-end readiness check: control channel, never faded
+    EOS = "eos"  # end of stream: control channel
+
+
+class PayloadDescriptor(BaseModel):
+    """What one payload frame holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["analog", "digital"]
+    n_symbols: int = Field(ge=0)
+    dtype: Literal["complex64"] = "complex64"
+
+
+class ChannelState(BaseModel):
+    """What the proxy did to a frame, as the receiver is allowed to know it.
+
+    ``csi`` holds the receiver's *estimate* of the gain of each coherence
+    block, ``[re, im]`` pairs, one per ``block_len`` symbols counted over the
+    concatenation of all payloads. ``n0`` is the noise variance per complex
+    symbol (SNR = 1/n0 for unit-power symbols).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["awgn", "rayleigh", "rician"]
+    snr_db: float
+    n0: float = Field(gt=0)
+    block_len: int = Field(ge=1)
+    csi: list[tuple[float, float]]
+
+
+class Header(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    kind: Kind
+    stream_id: str = Field(default="default", max_length=64)
+    seq: int = Field(ge=0)
+    scheme: str = Field(default="", max_length=64)
+    scheme_params: dict[str, Any] = Field(default_factory=dict)
+    height: int = Field(default=0, ge=0, le=8192)
+    width: int = Field(default=0, ge=0, le=8192)
+    payloads: list[PayloadDescriptor] = Field(default_factory=list)
+    hops: dict[str, float] = Field(default_factory=dict)  # event -> wall-clock seconds
+    channel: ChannelState | None = None
+
+    @property
+    def n_symbols(self) -> int:
+        return sum(p.n_symbols for p in self.payloads)
+
+
+def header_bytes(header: Header) -> bytes:
+    return msgpack.packb(header.model_dump(mode="json"), use_bin_type=True)
+
+
+def encode(header: Header, payloads: list[np.ndarray]) -> list[bytes | memoryview]:
+    """Serialise a message to ZeroMQ frames; payload buffers are not copied."""
+    if len(payloads) != len(header.payloads):
+        raise ValueError(f"{len(payloads)} payloads for {len(header.payloads)} descriptors")
+    frames: list[bytes | memoryview] = [header_bytes(header)]
+    for desc, sym in zip(header.payloads, payloads):
+        arr = np.ascontiguousarray(sym, dtype=SYMBOL_DTYPE).reshape(-1)
+        if arr.size != desc.n_symbols:
+            raise ValueError(f"payload {desc.name!r}: {arr.size} symbols, descriptor says {desc.n_symbols}")
+        frames.append(memoryview(arr).cast("B"))
+    return frames
+
+
+def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
+    raw = bytes(frame)
+    if len(raw) > limits.max_header_bytes:
+        raise ProtocolError("oversized", f"header of {len(raw)} bytes > {limits.max_header_bytes}")
+    try:
+        obj = msgpack.unpackb(raw, raw=False, max_bin_len=0, max_ext_len=0, strict_map_key=True)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as exc:
+        raise ProtocolError("malformed_header", f"not msgpack ({exc.__class__.__name__})") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("malformed_header", "header is not a map")
+    version = obj.get("version")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError("wrong_version", f"version {version!r}, this build speaks {PROTOCOL_VERSION}")
+    try:
+        header = Header.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError("malformed_header", f"{where}: {first['msg']}") from None
+    if len(header.payloads) > limits.max_payloads:
+        raise ProtocolError("oversized", f"{len(header.payloads)} payloads > {limits.max_payloads}")
+    for desc in header.payloads:
+        if desc.n_symbols > limits.max_symbols_per_payload:
+            raise ProtocolError("oversized", f"payload {desc.name!r} of {desc.n_symbols} symbols")
+    return header
+
+
+def decode(frames: list[bytes | memoryview], limits: Limits) -> tuple[Header, list[np.ndarray]]:
+    """Parse and validate one multipart message.
+
+    Returns the header and one read-only complex64 array per payload (views on
+    the received buffers). Raises :class:`ProtocolError` on any violation.
+    """
+    if not frames:
+        raise ProtocolError("malformed_header", "empty message")
+    total = sum(len(f) for f in frames)
+    if total > limits.max_message_bytes:
+        raise ProtocolError("oversized", f"message of {total} bytes > {limits.max_message_bytes}")
+    header = decode_header(frames[0], limits)
+    body = frames[1:]
+    if len(body) != len(header.payloads):
+        raise ProtocolError(
+            "payload_count", f"{len(body)} payload frames for {len(header.payloads)} descriptors"
+        )
+    payloads = []
+    for desc, frame in zip(header.payloads, body):
+        expected = desc.n_symbols * SYMBOL_DTYPE.itemsize
+        if len(frame) != expected:
+            raise ProtocolError(
+                "payload_length", f"payload {desc.name!r} has {len(frame)} bytes, descriptor says {expected}"
+            )
+        sym = np.frombuffer(frame, dtype=SYMBOL_DTYPE)
+        if not np.isfinite(sym).all():
+            raise ProtocolError("non_finite", f"payload {desc.name!r} holds NaN or Inf symbols")
+        payloads.append(sym)
+    return header, payloads

@@ -1,0 +1,109 @@
+"""The contract every scheme fulfils, and the registry that names them.
+
+A scheme has a transmit side (frame -> payloads of complex symbols) and a
+receive side (equalised symbols -> frame). Both are objects, one per stream,
+so a scheme may keep state across video frames (side information that has
+not changed is not re-sent; the receiver keeps the last one).
+
+Scheme parameters travel in the header (``scheme_params``) and are validated
+on both sides by the scheme's pydantic ``Params`` model, so the receiver
+needs no configuration of its own and never trusts a header blindly.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+
+class DecodeFailure(Exception):
+    """The frame could not be reconstructed (e.g. a failed CRC); the receiver shows the last good one."""
+
+
+class SchemeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class Payload:
+    name: str
+    role: Literal["analog", "digital"]
+    symbols: np.ndarray  # (n,) complex64, unit average power
+    bits: int = 0  # source bits carried, for digital payloads (bits per pixel in reports)
+
+
+@dataclass
+class Encoded:
+    payloads: list[Payload]
+    info: dict = field(default_factory=dict)  # per-frame choices worth reporting (quality, scale, ...)
+
+
+@dataclass
+class Received:
+    """One payload after equalisation: symbols and their effective noise variances."""
+
+    symbols: np.ndarray  # (n,) complex64
+    noise_var: np.ndarray  # (n,) float32
+
+
+class Transmit(ABC):
+    def __init__(self, params: SchemeParams):
+        self.params = params
+
+    @abstractmethod
+    def encode(self, frame: np.ndarray) -> Encoded:
+        """frame (H, W, 3) uint8 RGB -> payloads."""
+
+    def warmup(self, height: int, width: int) -> None:
+        """Load models and build codes before the first real frame (encodes a grey frame)."""
+        self.encode(np.full((height, width, 3), 128, np.uint8))
+
+
+class Receive(ABC):
+    def __init__(self, params: SchemeParams):
+        self.params = params
+
+    @abstractmethod
+    def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
+        """Equalised payloads -> frame (height, width, 3) uint8; raises DecodeFailure."""
+
+    def warmup(self) -> None:
+        """Load models and build codes before the first real frame; by default nothing to do."""
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    name: str
+    help: str
+    params: type[SchemeParams]
+    transmit: type[Transmit]
+    receive: type[Receive]
+    payload_names: tuple[str, ...]  # every payload the receiver accepts, to reject strangers
+
+
+SCHEMES: dict[str, SchemeSpec] = {}
+
+
+def register(spec: SchemeSpec) -> SchemeSpec:
+    if spec.name in SCHEMES:
+        raise ValueError(f"scheme {spec.name!r} registered twice")
+    SCHEMES[spec.name] = spec
+    return spec
+
+
+def get_scheme(name: str) -> SchemeSpec:
+    from shared import schemes  # noqa: F401  (importing the package registers every scheme)
+
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise ValueError(f"unknown scheme {name!r}; available: {', '.join(sorted(SCHEMES))}") from None
+
+
+def scheme_names() -> list[str]:
+    from shared import schemes  # noqa: F401
+
+    return sorted(SCHEMES)

@@ -1,0 +1,69 @@
+"""``semcom transmitter`` / ``python -m transmitter``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from shared.cli import CliParser, UsageError, run_cli
+from shared.cli_options import add_endpoint_args, add_scheme_args, endpoints_from_args, scheme_from_args
+from shared.sources import SourceError, open_source
+
+
+def build_parser() -> CliParser:
+    p = CliParser(prog="semcom transmitter", description="Read frames, extract and encode them, send channel symbols to the proxy.")
+    p.add_argument("--source", default="builtin", help="builtin | video:PATH | folder:PATH | webcam:N (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=0, help="frames to send; 0 = until the source ends (default: %(default)s)")
+    p.add_argument("--size", type=int, default=256, help="frames are centre-cropped and resized to SIZE x SIZE (default: %(default)s)")
+    p.add_argument("--fps", type=float, default=0.0, help="0 = as fast as the pipeline accepts, no drops; >0 = live pacing, drop when full (default: %(default)s)")
+    p.add_argument("--window", type=int, default=0, help="frames in flight before waiting for the receiver's ack; 1 = stop-and-wait, 0 = no cap (default: %(default)s)")
+    p.add_argument("--stream-id", default="default", help="names this stream in every header (default: %(default)s)")
+    p.add_argument("--wait-ready", type=float, default=30.0, help="seconds to wait for the receiver's answer; 0 = do not wait (default: %(default)s)")
+    p.add_argument("--reference", action="store_true", help="also send the originals on the measurement tap (for PSNR at the receiver)")
+    p.add_argument("--stats", type=Path, help="write this service's statistics (JSON) here on exit")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_scheme_args(p)
+    add_endpoint_args(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+
+    def body() -> int:
+        if ns.frames < 0 or ns.fps < 0 or ns.window < 0 or not 16 <= ns.size <= 4096:
+            raise UsageError("--frames, --fps and --window must be >= 0 and --size within [16, 4096]")
+        scheme, params = scheme_from_args(ns)
+        endpoints = endpoints_from_args(ns)
+        try:
+            source = open_source(ns.source, ns.size)
+        except SourceError as exc:
+            raise UsageError(str(exc)) from None
+        logging.basicConfig(level=ns.log_level, format="%(asctime)s transmitter %(levelname)s %(message)s")
+        from shared.pipeline import FrameEncoder
+        from shared.transport import StopFlag
+        from transmitter.service import TransmitterService, TransmitterSettings
+
+        settings = TransmitterSettings(frames=ns.frames, fps=ns.fps, wait_ready_s=ns.wait_ready,
+                                       send_reference=ns.reference, hwm=ns.hwm, window=ns.window)
+        try:
+            service = TransmitterService(iter(source), FrameEncoder(scheme, params, ns.stream_id),
+                                         endpoints, settings, StopFlag())
+        except OSError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            stats = service.run()
+        finally:
+            service.close()
+        if ns.stats:
+            ns.stats.write_text(json.dumps(stats, indent=2))
+        logging.getLogger("transmitter").info("done: %s", stats["counters"])
+        return 1 if stats["counters"].get("not_ready") else 0
+
+    return run_cli("semcom transmitter", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
