@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transmitter": ("transmitter.__main__", "the transmitter service: frames -> semantics -> channel symbols"),
     "proxy": ("channel_proxy.__main__", "the channel proxy service: noise, fading, erasure, delay"),
     "receiver": ("receiver.__main__", "the receiver service: equalise, decode, reconstruct"),
+    "eval": ("shared.evaluate.cli", "sweep schemes x channels x SNRs x images: tables, plots, contact sheets (resumable)"),
 }
 
 

@@ -74,6 +74,8 @@ class VideoSource:
 
     def __init__(self, target: str | int, size: int, loop: bool):
         self.size, self.loop, self.target = size, loop, target
+        # OpenCV's own warnings on a failed open would bury our one-line error
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
             what = f"webcam {target}" if isinstance(target, int) else f"video file {target}"

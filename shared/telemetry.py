@@ -1,5 +1,5 @@
 """Per-link latency from the hop timestamps each service writes into the header,
-counters for what each service dropped, and their Prometheus text exposition.
+and counters for what each service dropped.
 
 Hops (wall-clock seconds, ``time.time()``): ``tx_capture`` (frame grabbed),
 ``tx_encoded``, ``tx_sent``, ``proxy_recv``, ``proxy_sent`` (after delay and air
@@ -51,14 +51,6 @@ class LinkStats:
 
 class Counters(Counter):
     """Named event counters (``frames_sent``, ``dropped.malformed_header``, ...)."""
-
-    def prometheus(self, service: str) -> str:
-        lines = []
-        for key in sorted(self):
-            name, _, reason = key.partition(".")
-            label = f'service="{service}"' + (f',reason="{reason}"' if reason else "")
-            lines.append(f"semcom_{name}_total{{{label}}} {self[key]}")
-        return "\n".join(lines) + "\n"
 
 
 def format_link_table(links: dict[str, dict[str, float]]) -> str:

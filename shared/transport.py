@@ -4,6 +4,8 @@
 * LINGER 0, so a stopping service never hangs on unsent frames;
 * a maximum message size enforced by libzmq itself (ZMQ_MAXMSGSIZE is per
   frame, so :mod:`shared.protocol` checks the whole message again);
+* small kernel socket buffers, so the high-water mark, not megabytes of TCP
+  buffering, decides when a slow receiver pushes back;
 * stable parts bind, dynamic parts connect.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ import zmq
 from shared.protocol import Limits
 
 log = logging.getLogger(__name__)
+SOCKET_BUFFER_BYTES = 64 * 1024  # kernel buffer per direction (Linux doubles it): well under one 256x256 frame
 
 
 def endpoint(host: str, port: int) -> str:
@@ -41,6 +44,8 @@ def make_socket(
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.MAXMSGSIZE, limits.max_message_bytes)
+    sock.setsockopt(zmq.SNDBUF, SOCKET_BUFFER_BYTES)
+    sock.setsockopt(zmq.RCVBUF, SOCKET_BUFFER_BYTES)
     if kind == zmq.SUB and subscribe:
         sock.setsockopt(zmq.SUBSCRIBE, b"")
     if bind is not None:

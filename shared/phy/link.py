@@ -11,7 +11,7 @@ import struct
 import zlib
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.phy import ldpc, qam
 
@@ -25,6 +25,11 @@ class LinkConfig(BaseModel):
     code_rate: float = Field(default=0.5, ge=0.1, le=0.95)  # threshold near 7 dB on AWGN with 16-QAM
     ldpc_k: int = Field(default=4096, ge=64, le=ldpc.MAX_K)  # long blocks: a sharp cliff, fast decoding
     ldpc_iters: int = Field(default=20, ge=1, le=100)  # BP iterations; Sionna's default
+
+    @model_validator(mode="after")
+    def _check(self) -> "LinkConfig":
+        self.n  # raises ValueError for an unknown modulation or a code outside 5G's range
+        return self
 
     @property
     def bps(self) -> int:

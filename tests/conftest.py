@@ -1,0 +1,52 @@
+"""Shared fixtures: free loopback ports, services run in threads, small frames."""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from shared.config import Endpoints  # noqa: E402
+from shared.demo import free_ports  # noqa: E402
+
+# 64x64 frames with a short LDPC code keep every service test fast
+SMALL_DIGITAL = {"cbr": 0.25, "link": {"modulation": "qpsk", "code_rate": 0.5, "ldpc_k": 1024}}
+
+
+@pytest.fixture
+def endpoints() -> Endpoints:
+    p_in, p_out, p_fb, p_ref = free_ports(4)
+    return Endpoints(proxy_in_port=p_in, proxy_out_port=p_out, feedback_port=p_fb, reference_port=p_ref)
+
+
+@pytest.fixture
+def small_frame() -> np.ndarray:
+    import skimage.data
+
+    from shared.sources import square_resize
+
+    return square_resize(skimage.data.astronaut(), 64)
+
+
+class ServiceThread:
+    """Runs a service's ``run()`` in a thread; ``stop()`` sets its flag and returns its stats."""
+
+    def __init__(self, service):
+        self.service = service
+        self.result: dict | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.result = self.service.run()
+
+    def stop(self, timeout: float = 10.0) -> dict:
+        self.service.stop.set()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise RuntimeError("service did not stop")
+        self.service.close()
+        return self.result

@@ -1,0 +1,48 @@
+"""A receiver slower than the source: the transmitter drops frames and counts them."""
+import time
+
+import numpy as np
+import zmq
+
+from channel_proxy.service import MAX_IN_FLIGHT, ProxyService
+from shared.config import ChannelConfig
+from shared.pipeline import FrameEncoder
+from shared.protocol import Limits
+from shared.transport import StopFlag, make_socket
+from tests.conftest import SMALL_DIGITAL, ServiceThread
+from transmitter.service import TransmitterService, TransmitterSettings
+
+N_FRAMES = 120
+MAX_QUEUED = 40  # frames between source and reader: HWMs plus small kernel buffers (~1 MB here)
+
+
+def test_slow_receiver_makes_the_live_transmitter_drop(endpoints, small_frame):
+    proxy = ProxyService(ChannelConfig(snr_db=30), endpoints, StopFlag(install_signals=False), hwm=1)
+    proxy_runner = ServiceThread(proxy)
+    ctx = zmq.Context.instance()
+    # a receiver, with the receiver's socket settings, that takes one frame every 0.2 s
+    slow = make_socket(ctx, zmq.PULL, hwm=1, limits=Limits(), connect=f"tcp://127.0.0.1:{endpoints.proxy_out_port}")
+    settings = TransmitterSettings(frames=N_FRAMES, fps=100.0, wait_ready_s=0, hwm=1)
+    tx = TransmitterService([small_frame] * N_FRAMES, FrameEncoder("digital", SMALL_DIGITAL), endpoints,
+                            settings, StopFlag(install_signals=False))
+    tx_runner = ServiceThread(tx)
+    got = 0
+    try:
+        end = time.monotonic() + 60
+        while tx_runner.thread.is_alive() and time.monotonic() < end:
+            if slow.poll(200):
+                slow.recv_multipart()
+                got += 1
+                time.sleep(0.2)
+        tx_runner.thread.join(5)
+        assert not tx_runner.thread.is_alive()
+        in_line = len(proxy.line)
+    finally:
+        tx_stats = tx_runner.stop()
+        proxy_runner.stop()
+        slow.close(0)
+    c = tx_stats["counters"]
+    assert c["frames_sent"] + c["frames_dropped"] == N_FRAMES
+    assert c["frames_dropped"] > 0
+    assert got <= c["frames_sent"] <= got + MAX_QUEUED  # what was not read was refused, not hoarded
+    assert in_line <= MAX_IN_FLIGHT
