@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "proxy": ("channel_proxy.__main__", "the channel proxy service: noise, fading, erasure, delay"),
     "receiver": ("receiver.__main__", "the receiver service: equalise, decode, reconstruct"),
     "eval": ("shared.evaluate.cli", "sweep schemes x channels x SNRs x images: tables, plots, contact sheets (resumable)"),
+    "inspect": ("shared.inspect", "show what the transmitter extracts from one image, and its bit budget"),
+    "models": ("shared.models.cli", "list the models (role, backend, size, available here); fetch hub weights"),
+    "train": ("shared.train", "train an embedded model (progress bar, checkpoints, resume, validation)"),
 }
 
 
@@ -44,16 +47,17 @@ def run_cli(prog: str, body: Callable[[], int]) -> int:
         return 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def dispatch(prog: str, description: str, table: dict[str, tuple[str, str]], argv: Sequence[str]) -> int:
+    """Run ``table[argv[0]]``'s ``main(argv[1:])``; the module is imported only when chosen."""
+    argv = list(argv)
     parser = CliParser(
-        prog="semcom",
-        description="Generative semantic communication for images and video.",
+        prog=prog,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {n:<12} {h}" for n, (_, h) in COMMANDS.items())
-        + "\n\nRun 'semcom COMMAND --help' for a command's options.",
+        epilog="commands:\n" + "\n".join(f"  {n:<12} {h}" for n, (_, h) in table.items())
+        + f"\n\nRun '{prog} COMMAND --help' for a command's options.",
     )
-    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
+    parser.add_argument("command", choices=sorted(table), metavar="COMMAND")
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     if not argv:
         parser.print_help()
@@ -62,8 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     ns = parser.parse_args(argv[:1])
-    module = importlib.import_module(COMMANDS[ns.command][0])
+    module = importlib.import_module(table[ns.command][0])
     return int(module.main(argv[1:]) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch("semcom", "Generative semantic communication for images and video.", COMMANDS,
+                    sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

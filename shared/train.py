@@ -1,0 +1,19 @@
+"""``semcom train COMPONENT``: one trainer module per embedded model."""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from shared.cli import dispatch
+
+COMPONENTS: dict[str, tuple[str, str]] = {
+    "latent": ("shared.models.train_latent", "the embedded latent codec (conv autoencoder)"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch("semcom train", "Train an embedded model.", COMPONENTS, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
