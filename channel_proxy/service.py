@@ -22,9 +22,9 @@ import zmq
 from shared import protocol
 from shared.config import ChannelConfig, Endpoints
 from shared.pipeline import ChannelStage
-from shared.protocol import Header, Kind, Limits, ProtocolError
+from shared.protocol import Header, Kind, Limits
 from shared.telemetry import Counters
-from shared.transport import StopFlag, close_sockets, endpoint, make_socket
+from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("proxy")
 MAX_IN_FLIGHT = 256  # frames in the delay line: 1 s of delay at 256 fps, ~32 MB of 256x256 frames
@@ -69,12 +69,10 @@ class ProxyService:
     def handle(self, frames: list[zmq.Frame]) -> None:
         """Take one incoming message: validate, fade, schedule; drop and count what is bad."""
         t_recv = time.time()
-        try:
-            header, payloads = protocol.decode([f.buffer for f in frames], self.limits)
-        except ProtocolError as exc:
-            self.counters[f"dropped.{exc.reason}"] += 1
-            log.warning("dropped a message: %s", exc)
+        message = parse_or_drop(frames, self.limits, self.counters, log)
+        if message is None:
             return
+        header, payloads = message
         if header.kind != Kind.FRAME:
             self._schedule(header, [], 0.0, 0.0)
             return

@@ -1,13 +1,12 @@
 """``semcom receiver`` / ``python -m receiver``."""
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from pathlib import Path
 
 from shared.cli import CliParser, UsageError, run_cli
 from shared.cli_options import add_endpoint_args, endpoints_from_args
+from shared.service_main import add_service_args, run_service
 
 
 def build_parser() -> CliParser:
@@ -16,8 +15,7 @@ def build_parser() -> CliParser:
     p.add_argument("--exit-on-eos", action="store_true", help="exit at the first end of stream")
     p.add_argument("--idle-timeout", type=float, default=0.0, help="exit after this many seconds without a message; 0 = never (default: %(default)s)")
     p.add_argument("--reference", action="store_true", help="read the transmitter's originals from its measurement tap and report PSNR")
-    p.add_argument("--stats", type=Path, help="write this service's statistics (JSON) here on exit")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_service_args(p)
     add_endpoint_args(p)
     return p
 
@@ -29,23 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         endpoints = endpoints_from_args(ns)
         if ns.idle_timeout < 0:
             raise UsageError("--idle-timeout must be >= 0")
-        logging.basicConfig(level=ns.log_level, format="%(asctime)s receiver %(levelname)s %(message)s")
         from receiver.service import ReceiverService, ReceiverSettings
         from shared.transport import StopFlag
 
         settings = ReceiverSettings(out_dir=ns.out, exit_on_eos=ns.exit_on_eos, idle_timeout_s=ns.idle_timeout,
                                     use_reference=ns.reference, hwm=ns.hwm)
-        try:
-            service = ReceiverService(endpoints, settings, StopFlag())
-        except OSError as exc:
-            raise UsageError(str(exc)) from None
-        try:
-            stats = service.run()
-        finally:
-            service.close()
-        if ns.stats:
-            ns.stats.write_text(json.dumps(stats, indent=2))
-        logging.getLogger("receiver").info("done: %s", stats["counters"])
+        run_service("receiver", ns, lambda: ReceiverService(endpoints, settings, StopFlag()))
         return 0
 
     return run_cli("semcom receiver", body)

@@ -15,14 +15,14 @@ import cv2
 import numpy as np
 import zmq
 
-from shared import feedback, protocol
+from shared import feedback
 from shared.config import Endpoints
 from shared.pipeline import FrameDecoder
 from shared.protocol import Kind, Limits, ProtocolError
 from shared.reference import ReferenceStore
 from shared.schemes.base import DecodeFailure
 from shared.telemetry import Counters, LinkStats
-from shared.transport import StopFlag, close_sockets, endpoint, make_socket
+from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("receiver")
 IDLE_POLL_MS = 100  # how often an idle receiver looks at its stop flag
@@ -84,12 +84,10 @@ class ReceiverService:
     def handle(self, frames: list[zmq.Frame]) -> bool:
         """Serve one message; returns False at an end of stream that should stop the service."""
         t_recv = time.time()
-        try:
-            header, payloads = protocol.decode([f.buffer for f in frames], self.limits)
-        except ProtocolError as exc:
-            self.counters[f"dropped.{exc.reason}"] += 1
-            log.warning("dropped a message: %s", exc)
+        message = parse_or_drop(frames, self.limits, self.counters, log)
+        if message is None:
             return True
+        header, payloads = message
         if header.kind == Kind.PROBE:
             try:
                 self.decoder.prepare(header)

@@ -16,7 +16,12 @@ import threading
 
 import zmq
 
-from shared.protocol import Limits
+from collections import Counter
+
+import numpy as np
+
+from shared import protocol
+from shared.protocol import Header, Limits, ProtocolError
 
 log = logging.getLogger(__name__)
 SOCKET_BUFFER_BYTES = 64 * 1024  # kernel buffer per direction (Linux doubles it): well under one 256x256 frame
@@ -57,6 +62,17 @@ def make_socket(
     else:
         sock.connect(connect)
     return sock
+
+
+def parse_or_drop(frames: list[zmq.Frame], limits: Limits, counters: Counter, logger: logging.Logger
+                  ) -> tuple[Header, list[np.ndarray]] | None:
+    """Parse a received message; a bad one is counted under ``dropped.<reason>``, logged, and None."""
+    try:
+        return protocol.decode([f.buffer for f in frames], limits)
+    except ProtocolError as exc:
+        counters[f"dropped.{exc.reason}"] += 1
+        logger.warning("dropped a message: %s", exc)
+        return None
 
 
 FLUSH_LINGER_MS = 2000  # a service that ends normally gives its last messages (end of stream) this long to leave

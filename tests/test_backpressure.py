@@ -1,7 +1,6 @@
 """A receiver slower than the source: the transmitter drops frames and counts them."""
 import time
 
-import numpy as np
 import zmq
 
 from channel_proxy.service import MAX_IN_FLIGHT, ProxyService

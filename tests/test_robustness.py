@@ -3,7 +3,6 @@ import time
 
 import msgpack
 import numpy as np
-import pytest
 import zmq
 
 from channel_proxy.service import ProxyService

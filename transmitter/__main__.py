@@ -1,14 +1,11 @@
 """``semcom transmitter`` / ``python -m transmitter``."""
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import sys
-from pathlib import Path
 
 from shared.cli import CliParser, UsageError, run_cli
 from shared.cli_options import add_endpoint_args, add_scheme_args, endpoints_from_args, scheme_from_args
+from shared.service_main import add_service_args, run_service
 from shared.sources import SourceError, open_source
 
 
@@ -22,8 +19,7 @@ def build_parser() -> CliParser:
     p.add_argument("--stream-id", default="default", help="names this stream in every header (default: %(default)s)")
     p.add_argument("--wait-ready", type=float, default=30.0, help="seconds to wait for the receiver's answer; 0 = do not wait (default: %(default)s)")
     p.add_argument("--reference", action="store_true", help="also send the originals on the measurement tap (for PSNR at the receiver)")
-    p.add_argument("--stats", type=Path, help="write this service's statistics (JSON) here on exit")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_service_args(p)
     add_scheme_args(p)
     add_endpoint_args(p)
     return p
@@ -41,25 +37,14 @@ def main(argv: list[str] | None = None) -> int:
             source = open_source(ns.source, ns.size)
         except SourceError as exc:
             raise UsageError(str(exc)) from None
-        logging.basicConfig(level=ns.log_level, format="%(asctime)s transmitter %(levelname)s %(message)s")
         from shared.pipeline import FrameEncoder
         from shared.transport import StopFlag
         from transmitter.service import TransmitterService, TransmitterSettings
 
         settings = TransmitterSettings(frames=ns.frames, fps=ns.fps, wait_ready_s=ns.wait_ready,
                                        send_reference=ns.reference, hwm=ns.hwm, window=ns.window)
-        try:
-            service = TransmitterService(iter(source), FrameEncoder(scheme, params, ns.stream_id),
-                                         endpoints, settings, StopFlag())
-        except OSError as exc:
-            raise UsageError(str(exc)) from None
-        try:
-            stats = service.run()
-        finally:
-            service.close()
-        if ns.stats:
-            ns.stats.write_text(json.dumps(stats, indent=2))
-        logging.getLogger("transmitter").info("done: %s", stats["counters"])
+        stats = run_service("transmitter", ns, lambda: TransmitterService(
+            iter(source), FrameEncoder(scheme, params, ns.stream_id), endpoints, settings, StopFlag()))
         return 1 if stats["counters"].get("not_ready") else 0
 
     return run_cli("semcom transmitter", body)

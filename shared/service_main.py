@@ -1,0 +1,39 @@
+"""The life cycle every service's command shares: logging, start, run, close, stats."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Callable, Protocol
+
+from shared.cli import UsageError
+
+
+class Service(Protocol):
+    def run(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+def add_service_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stats", type=Path, help="write this service's statistics (JSON) here on exit")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service]) -> dict:
+    """Build the service (a port that cannot be bound is a usage error), run it until it
+    stops, close its sockets, and write its statistics where ``--stats`` says."""
+    logging.basicConfig(level=ns.log_level, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    try:
+        service = factory()
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        stats = service.run()
+    finally:
+        service.close()
+    if ns.stats:
+        ns.stats.write_text(json.dumps(stats, indent=2))
+    logging.getLogger(name).info("done: %s", stats["counters"])
+    return stats
