@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -32,6 +33,7 @@ from shared.transport import StopFlag, close_sockets, endpoint, make_socket
 
 log = logging.getLogger("transmitter")
 PROBE_INTERVAL_S = 0.2  # how often to knock until the receiver answers through the proxy
+RTT_HISTORY = 32  # round trips remembered for the ack timeout
 POLL_MS = 50  # longest a blocked send waits before looking at the stop flag again
 
 
@@ -43,7 +45,7 @@ class TransmitterSettings:
     send_reference: bool = False
     hwm: int = 2
     window: int = 0  # frames in flight before waiting for an ack; 0 = no cap (HWM only)
-    ack_timeout_s: float = 2.0  # an ack this late is presumed lost (erased frame): send on
+    ack_timeout_s: float = 2.0  # floor of the ack timeout; it also grows to 4x the slowest recent round trip
 
 
 class TransmitterService:
@@ -56,6 +58,8 @@ class TransmitterService:
         self.last_feedback: feedback.Feedback | None = None
         self.last_acked = -1  # highest frame seq the receiver acknowledged
         self._last_send_t = 0.0  # monotonic time of the last frame sent
+        self._sent_at: dict[int, float] = {}  # seq -> monotonic send time, for round trips
+        self._rtts: deque[float] = deque(maxlen=RTT_HISTORY)
         self.ctx = zmq.Context.instance()
         self.out = make_socket(self.ctx, zmq.PUSH, hwm=settings.hwm, limits=limits,
                                connect=endpoint(endpoints.proxy_host, endpoints.proxy_in_port))
@@ -86,18 +90,25 @@ class TransmitterService:
         for fb in got:
             if fb.type == "ack" and fb.stream_id == self.encoder.stream_id:
                 self.last_acked = max(self.last_acked, fb.seq)
+                sent = self._sent_at.pop(fb.seq, None)
+                if sent is not None:
+                    self._rtts.append(time.monotonic() - sent)
                 self.last_feedback = fb
         return got
 
+    def _ack_timeout(self) -> float:
+        """How long an ack may take before its frame is presumed lost: a slow receiver is not a lost frame."""
+        return max(self.settings.ack_timeout_s, 4 * max(self._rtts, default=0.0))
+
     def _window_open(self, seq: int, wait: bool) -> bool:
         """True when frame ``seq`` may go: fewer than ``window`` frames await their ack,
-        or the newest one is ``ack_timeout_s`` overdue (presumed erased). With ``wait``,
+        or the newest one's ack is overdue (presumed erased, see ``_ack_timeout``). With ``wait``,
         block until then; without, answer at once."""
         window = self.settings.window
         while window and seq - self.last_acked - 1 >= window:
             if self.stop:
                 return False
-            if time.monotonic() - self._last_send_t > self.settings.ack_timeout_s:
+            if time.monotonic() - self._last_send_t > self._ack_timeout():
                 self.counters["ack_timeouts"] += 1
                 return True
             if not wait:
@@ -173,6 +184,9 @@ class TransmitterService:
             header.hops["tx_sent"] = time.time()
             if self._send(protocol.encode(header, symbols), block=not period):
                 self._last_send_t = time.monotonic()
+                self._sent_at[seq] = self._last_send_t
+                while len(self._sent_at) > RTT_HISTORY:  # acks of erased frames never come
+                    self._sent_at.pop(next(iter(self._sent_at)))
                 self.counters["frames_sent"] += 1
                 self.symbols.append(header.n_symbols)
                 self.source_bits.append(sum(p.bits for p in encoded.payloads))
