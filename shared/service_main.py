@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -19,12 +21,20 @@ class Service(Protocol):
 def add_service_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats", type=Path, help="write this service's statistics (JSON) here on exit")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for model and decoder maths (default: %(default)s: the three services "
+                             "share small machines, and torch's thread pool collapses when oversubscribed)")
 
 
 def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service]) -> dict:
     """Build the service (a port that cannot be bound is a usage error), run it until it
     stops, close its sockets, and write its statistics where ``--stats`` says."""
     logging.basicConfig(level=ns.log_level, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    if ns.threads < 1:
+        raise UsageError("--threads must be >= 1")
+    os.environ["OMP_NUM_THREADS"] = str(ns.threads)  # read by torch when a scheme first imports it
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(ns.threads)
     try:
         service = factory()
     except OSError as exc:

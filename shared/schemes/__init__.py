@@ -1,3 +1,2 @@
-"""Schemes, one module each; importing this package registers them all."""
-from shared.schemes import digital  # noqa: F401
-from shared.schemes.base import SCHEMES, DecodeFailure, get_scheme, scheme_names  # noqa: F401
+"""Transmission schemes, one module each; ``base`` holds the contract and the registry,
+which imports the scheme modules listed in ``base.SCHEME_MODULES`` on first use."""

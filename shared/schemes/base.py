@@ -11,6 +11,7 @@ needs no configuration of its own and never trusts a header blindly.
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Literal
@@ -85,6 +86,9 @@ class SchemeSpec:
 
 
 SCHEMES: dict[str, SchemeSpec] = {}
+# every scheme module registers itself when imported; they load on first use, so a process
+# that never encodes or decodes (the channel proxy) never pays for torch and models
+SCHEME_MODULES = ("shared.schemes.digital", "shared.schemes.deepjscc")
 
 
 def register(spec: SchemeSpec) -> SchemeSpec:
@@ -94,9 +98,13 @@ def register(spec: SchemeSpec) -> SchemeSpec:
     return spec
 
 
-def get_scheme(name: str) -> SchemeSpec:
-    from shared import schemes  # noqa: F401  (importing the package registers every scheme)
+def _load_schemes() -> None:
+    for module in SCHEME_MODULES:
+        importlib.import_module(module)
 
+
+def get_scheme(name: str) -> SchemeSpec:
+    _load_schemes()
     try:
         return SCHEMES[name]
     except KeyError:
@@ -104,6 +112,5 @@ def get_scheme(name: str) -> SchemeSpec:
 
 
 def scheme_names() -> list[str]:
-    from shared import schemes  # noqa: F401
-
+    _load_schemes()
     return sorted(SCHEMES)
