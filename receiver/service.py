@@ -157,6 +157,7 @@ class ReceiverService:
         return {
             "counters": dict(self.counters),
             "links": self.links.summary(),
+            "hops": self.links.hop_span(),
             "quality": {"psnr_db": float(np.mean(self.psnr)) if self.psnr else None, "n_frames": len(self.psnr)},
             "rate": {"symbols_per_frame": n_sym, "cbr": n_sym / (h * w * 3) if h else None, "height": h, "width": w},
         }

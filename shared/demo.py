@@ -8,12 +8,7 @@ exactly the user's options (see :func:`shared.cli_options.forward`).
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from shared.cli import CliParser, UsageError, run_cli
@@ -24,6 +19,7 @@ from shared.cli_options import (
     forward,
     scheme_from_args,
 )
+from shared.launcher import build_report, free_ports, run_pipeline  # noqa: F401  (free_ports: tests' fixture)
 from shared.telemetry import format_link_table
 
 
@@ -44,59 +40,6 @@ def build_parser() -> CliParser:
     p.add_argument("--list-schemes", action="store_true", help="list the registered schemes and exit")
     p.set_defaults(_groups={"scheme": scheme, "channel": channel})
     return p
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports free on 127.0.0.1 right now."""
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _stop(procs: dict[str, subprocess.Popen]) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 5
-    for proc in procs.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def build_report(tx: dict, proxy: dict, rx: dict, scheme: str, params: dict) -> dict:
-    txc, pxc, rxc = tx.get("counters", {}), proxy.get("counters", {}), rx.get("counters", {})
-    rate = dict(rx.get("rate", {}))
-    h, w = rate.get("height", 0), rate.get("width", 0)
-    rate["source_bpp"] = tx.get("source_bits_per_frame", 0.0) / (h * w) if h else None
-    return {
-        "scheme": scheme,
-        "scheme_params": params,
-        "frames": {
-            "sent": txc.get("frames_sent", 0),
-            "received": rxc.get("frames_received", 0),
-            "dropped": txc.get("frames_dropped", 0),
-            "erased": pxc.get("frames_erased", 0),
-            "decode_failed": rxc.get("frames_decode_failed", 0),
-        },
-        "links": rx.get("links", {}),
-        "quality": rx.get("quality", {}),
-        "rate": rate,
-        "channel": proxy.get("channel", {}),
-        "services": {"transmitter": txc, "proxy": pxc, "receiver": rxc},
-    }
 
 
 def format_report(report: dict) -> str:
@@ -142,43 +85,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_demo(ns, scheme: str, params: dict) -> int:
-    p_in, p_out, p_fb, p_ref = free_ports(4)
-    net = ["--proxy-in-port", str(p_in), "--proxy-out-port", str(p_out),
-           "--feedback-port", str(p_fb), "--reference-port", str(p_ref)]
-    level = ["--log-level", "INFO" if ns.verbose else "WARNING"]
-    with tempfile.TemporaryDirectory(prefix="semcom-demo-") as tmp:
-        stats = {name: Path(tmp) / f"{name}.json" for name in ("transmitter", "proxy", "receiver")}
-        commands = {
-            "receiver": ["receiver", "--exit-on-eos", "--reference", "--idle-timeout", str(ns.timeout)]
-            + (["--out", str(ns.out)] if ns.out else []),
-            "proxy": ["channel_proxy", "--exit-on-eos"] + forward(ns._groups["channel"], ns),
-            "transmitter": ["transmitter", "--reference", "--source", ns.source, "--frames", str(ns.frames),
-                            "--size", str(ns.size), "--fps", str(ns.fps), "--window", str(ns.window)] + forward(ns._groups["scheme"], ns),
-        }
-        procs: dict[str, subprocess.Popen] = {}
-        print(f"semcom demo: {ns.frames} frames of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
-              f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
-        try:
-            for name, cmd in commands.items():
-                procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", *cmd, *net, *level, "--stats", str(stats[name])]
-                )
-            deadline = time.monotonic() + ns.timeout
-            procs["transmitter"].wait(timeout=ns.timeout)
-            for name in ("receiver", "proxy"):  # both exit once the end of stream reaches them
-                procs[name].wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print("semcom demo: timed out; stopping the services", file=sys.stderr)
-        except KeyboardInterrupt:
-            print("semcom demo: interrupted; stopping the services", file=sys.stderr)
-        finally:
-            _stop(procs)
-        codes = {name: proc.returncode for name, proc in procs.items()}
-        report = build_report(*(_load(stats[n]) for n in ("transmitter", "proxy", "receiver")), scheme, params)
-    report["exit_codes"] = codes
+    argv = {
+        "receiver": ["--exit-on-eos", "--reference", "--idle-timeout", str(ns.timeout)]
+        + (["--out", str(ns.out)] if ns.out else []),
+        "proxy": ["--exit-on-eos"] + forward(ns._groups["channel"], ns),
+        "transmitter": ["--reference", "--source", ns.source, "--frames", str(ns.frames),
+                        "--size", str(ns.size), "--fps", str(ns.fps), "--window", str(ns.window)] + forward(ns._groups["scheme"], ns),
+    }
+    print(f"semcom demo: {ns.frames} frames of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
+          f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
+    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout, verbose=ns.verbose)
+    report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)
+    report["exit_codes"] = run.exit_codes
     print(format_report(report))
     if ns.report:
         ns.report.parent.mkdir(parents=True, exist_ok=True)
         ns.report.write_text(json.dumps(report, indent=2))
         print(f"report written to {ns.report}", file=sys.stderr)
-    return 0 if all(c == 0 for c in codes.values()) else 1
+    return 0 if all(c == 0 for c in run.exit_codes.values()) else 1

@@ -28,11 +28,21 @@ class LinkStats:
 
     def __init__(self) -> None:
         self.samples: dict[str, deque[float]] = {name: deque(maxlen=MAX_SAMPLES) for name in LINKS}
+        self.first: dict[str, float] = {}  # hop -> earliest timestamp seen
+        self.last: dict[str, float] = {}  # hop -> latest timestamp seen
 
     def add(self, hops: dict[str, float]) -> None:
         for name, (start, end) in LINKS.items():
             if start in hops and end in hops:
                 self.samples[name].append(1000.0 * (hops[end] - hops[start]))
+        for hop, t in hops.items():
+            self.first[hop] = min(t, self.first.get(hop, t))
+            self.last[hop] = max(t, self.last.get(hop, t))
+
+    def hop_span(self) -> dict[str, dict[str, float]]:
+        """hop -> its earliest and latest timestamp over all frames (e.g. sustained
+        throughput = frames / (last ``rx_decoded`` - first ``tx_sent``))."""
+        return {hop: {"first": self.first[hop], "last": self.last[hop]} for hop in self.first}
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -55,9 +65,9 @@ class Counters(Counter):
 
 def format_link_table(links: dict[str, dict[str, float]]) -> str:
     """A fixed-width table of link latencies for the terminal."""
-    rows = [f"{'link':<13}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'n':>6}"]
+    rows = [f"{'link':<13}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'n':>6}"]
     for name in LINKS:
         if name in links:
             s = links[name]
-            rows.append(f"{name:<13}{s['p50_ms']:>9.1f}{s['p95_ms']:>9.1f}{s['max_ms']:>9.1f}{s['n']:>6}")
+            rows.append(f"{name:<13}{s['p50_ms']:>9.1f}{s['p95_ms']:>9.1f}{s['p99_ms']:>9.1f}{s['max_ms']:>9.1f}{s['n']:>6}")
     return "\n".join(rows)

@@ -200,8 +200,24 @@ class TransmitterService:
             seq += 1
             if period:
                 time.sleep(max(0.0, next_due - time.monotonic()))
+        if not period:
+            self._drain_in_flight(seq)
         self._send(self._control(Kind.EOS, seq), block=True)
         return self.stats()
+
+    def _drain_in_flight(self, end_seq: int) -> None:
+        """Before the end of stream, wait for the frames still in the pipeline to be acknowledged,
+        so none is left in a socket buffer when this process exits. A frame whose ack is overdue
+        (``_ack_timeout`` after the last progress) is presumed erased, and the wait ends."""
+        progress_t, acked = time.monotonic(), self.last_acked
+        while not self.stop and self._sent_at and self.last_acked < end_seq - 1:
+            if self.fb.poll(POLL_MS):
+                self._drain_feedback()
+            if self.last_acked != acked:
+                progress_t, acked = time.monotonic(), self.last_acked
+            elif time.monotonic() - progress_t > self._ack_timeout():
+                self.counters["ack_timeouts"] += 1
+                return
 
     def stats(self) -> dict:
         return {

@@ -88,7 +88,7 @@ class SchemeSpec:
 SCHEMES: dict[str, SchemeSpec] = {}
 # every scheme module registers itself when imported; they load on first use, so a process
 # that never encodes or decodes (the channel proxy) never pays for torch and models
-SCHEME_MODULES = ("shared.schemes.digital",)
+SCHEME_MODULES = ("shared.schemes.digital", "shared.schemes.deepjscc")
 
 
 def register(spec: SchemeSpec) -> SchemeSpec:

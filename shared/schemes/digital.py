@@ -38,7 +38,7 @@ class DigitalTransmit(Transmit):
     def encode(self, frame: np.ndarray) -> Encoded:
         h, w = frame.shape[:2]
         link = self.params.link
-        budget_symbols = int(self.params.cbr * h * w * 3)
+        budget_symbols = round(self.params.cbr * h * w * 3)
         capacity = link.capacity_bytes(budget_symbols)
         if capacity <= 0:
             raise ValueError(

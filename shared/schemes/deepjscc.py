@@ -1,0 +1,124 @@
+"""``deepjscc``: the analog baseline, pixels straight into SNR-adaptive JSCC symbols.
+
+Transmit: the frame (padded by edge replication to a multiple of 16) goes
+through the :class:`~shared.models.jscc.DeepJSCC` encoder, whose AF modules get
+``snr_db`` (a parameter until CSI feedback reaches the transmitter); the first
+``k`` feature maps become ``k * H * W / 512`` complex symbols, normalised to
+E|x|^2 = 1 per frame.
+
+Receive: the equalised (zero-forcing, with CSI) symbols are scaled to linear
+MMSE estimates x_hat / (1 + noise_var), so deep-faded blocks count for little;
+the decoder's AF modules get SNR = 10 log10(mean(1 / noise_var)), clipped to
+[0, 20] dB (for AWGN or one fade per frame this is -10 log10(noise_var)). No
+cliff: the image degrades smoothly with the SNR.
+
+Rate: ``cbr`` picks how many of the model's importance-ordered feature maps
+are sent: 1/192, 1/96, 1/64 or 1/48 (8, 16, 24 or 32 maps; 1,024 to 4,096
+symbols per 256x256 frame).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import Field, field_validator
+
+from shared.models.jscc import (
+    DOWNSAMPLE,
+    JSCCConfig,
+    cbr_of,
+    from_symbols,
+    load_jscc,
+    mmse_scale,
+    snr_from_noise_var,
+    to_symbols,
+)
+from shared.schemes.base import (
+    DecodeFailure,
+    Encoded,
+    Payload,
+    Receive,
+    Received,
+    SchemeParams,
+    SchemeSpec,
+    Transmit,
+    register,
+)
+
+PAYLOAD = "jscc"
+SUPPORTED_CBR = {k: cbr_of(k) for k in JSCCConfig().rates}  # maps sent -> CBR, for the shipped architecture
+
+
+class DeepJSCCParams(SchemeParams):
+    cbr: float = Field(default=1 / 48, gt=0, le=1)  # all 32 maps: 4,096 symbols per 256x256, the issue's comparison point
+    snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR: mid-range until feedback supplies the real one
+    weights: str = Field(default="deepjscc", pattern=r"^deepjscc[a-z0-9_]{0,32}$")  # shared/weights/<name>.safetensors
+
+    @field_validator("cbr")
+    @classmethod
+    def _supported(cls, v: float) -> float:
+        if not any(abs(v - c) <= 0.02 * c for c in SUPPORTED_CBR.values()):
+            options = ", ".join(f"1/{1 / c:.0f} ({c:.5f})" for c in SUPPORTED_CBR.values())
+            raise ValueError(f"deepjscc supports cbr {options}")
+        return v
+
+    def maps(self) -> int:
+        """Feature maps sent for this CBR."""
+        return min(SUPPORTED_CBR, key=lambda k: abs(SUPPORTED_CBR[k] - self.cbr))
+
+
+def padded(n: int) -> int:
+    return -(-n // DOWNSAMPLE) * DOWNSAMPLE
+
+
+class DeepJSCCTransmit(Transmit):
+    params: DeepJSCCParams
+
+    @torch.no_grad()
+    def encode(self, frame: np.ndarray) -> Encoded:
+        net = load_jscc(self.params.weights)
+        h, w = frame.shape[:2]
+        k = self.params.maps()
+        if k > net.config.latent_channels:
+            raise ValueError(f"weights {self.params.weights} have {net.config.latent_channels} maps, cbr needs {k}")
+        x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
+        if (padded(h), padded(w)) != (h, w):
+            x = torch.nn.functional.pad(x, (0, padded(w) - w, 0, padded(h) - h), mode="replicate")  # (1, 3, H', W')
+        z = net.encode(x, torch.tensor([[self.params.snr_db]]))  # (1, C, H'/16, W'/16)
+        symbols = to_symbols(z, k)[0].numpy().astype(np.complex64)  # (k*H'*W'/512,)
+        return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],
+                       info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": self.params.snr_db})
+
+
+class DeepJSCCReceive(Receive):
+    params: DeepJSCCParams
+
+    @torch.no_grad()
+    def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
+        if PAYLOAD not in payloads:
+            raise DecodeFailure(f"no '{PAYLOAD}' payload")
+        rx = payloads[PAYLOAD]
+        net = load_jscc(self.params.weights)
+        hp, wp = padded(height) // DOWNSAMPLE, padded(width) // DOWNSAMPLE
+        k = self.params.maps()
+        if rx.symbols.size != k * hp * wp // 2 or rx.noise_var.size != rx.symbols.size:
+            raise DecodeFailure(f"expected {k * hp * wp // 2} symbols for {height}x{width}, got {rx.symbols.size}")
+        x_hat = torch.from_numpy(rx.symbols.astype(np.complex64))[None]  # (1, N)
+        nv = torch.from_numpy(rx.noise_var.astype(np.float32))[None]  # (1, N)
+        z = from_symbols(mmse_scale(x_hat, nv), net.config.latent_channels, hp, wp)  # (1, C, H'/16, W'/16)
+        y = net.decode(z, snr_from_noise_var(nv))[0, :, :height, :width]  # (3, H, W)
+        return (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    def warmup(self) -> None:
+        load_jscc(self.params.weights)
+
+
+SPEC = register(
+    SchemeSpec(
+        name="deepjscc",
+        help="SNR-adaptive DeepJSCC (ADJSCC AF modules): pixels -> analog symbols, the no-cliff baseline",
+        params=DeepJSCCParams,
+        transmit=DeepJSCCTransmit,
+        receive=DeepJSCCReceive,
+        payload_names=(PAYLOAD,),
+    )
+)
