@@ -28,7 +28,7 @@ import torch
 
 from shared.models.registry import default_model, load_model
 from shared.models.tiny import save_tiny
-from shared.models.train_latent import cpu_name
+from shared.bench.hardware import cpu_model
 from shared.sideinfo.bundle import encode_parts
 from shared.sideinfo.lowres import LowResConfig, encode_lowres
 from shared.sideinfo.maps import encode_map
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "frame": f"{SIZE}x{SIZE}",
         "threads": args.threads,
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "embedded_s_per_frame": embedded(photos[:3], args.repeats),
         "hub_tiny_s_per_frame": tiny_hub(args.repeats),

@@ -25,6 +25,7 @@ from shared.telemetry import Counters, LinkStats
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("receiver")
+TRACE_MAX_FRAMES = 100_000  # per-frame trace in the report: a day at 1 fps, a few MB of JSON
 IDLE_POLL_MS = 100  # how often an idle receiver looks at its stop flag
 PSNR_CAP_DB = 100.0  # identical frames: report a finite ceiling, not infinity
 
@@ -52,6 +53,7 @@ class ReceiverService:
         self.links = LinkStats()
         self.psnr: list[float] = []
         self.symbols: list[int] = []
+        self.trace: list[dict] = []  # per frame: seq, channel SNR, symbols spent, decoded, PSNR (with a reference)
         self.sizes: set[tuple[int, int]] = set()
         self.last_good: dict[str, np.ndarray] = {}
         self.refs = ReferenceStore()
@@ -125,8 +127,12 @@ class ReceiverService:
         self._send_feedback(feedback.Feedback(type="ack", stream_id=header.stream_id, seq=header.seq, ok=ok, snr_db=snr))
         self._drain_references()
         ref = self.refs.pop(header.stream_id, header.seq)
+        quality = None
         if ref is not None and ref.shape == frame.shape:
-            self.psnr.append(psnr_db(frame, ref))
+            quality = psnr_db(frame, ref)
+            self.psnr.append(quality)
+        if len(self.trace) < TRACE_MAX_FRAMES:
+            self.trace.append({"seq": header.seq, "snr_db": snr, "symbols": header.n_symbols, "ok": ok, "psnr_db": quality})
         if self.settings.out_dir:
             path = self.settings.out_dir / f"{header.stream_id}_{header.seq:06d}.png"
             cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -160,4 +166,5 @@ class ReceiverService:
             "hops": self.links.hop_span(),
             "quality": {"psnr_db": float(np.mean(self.psnr)) if self.psnr else None, "n_frames": len(self.psnr)},
             "rate": {"symbols_per_frame": n_sym, "cbr": n_sym / (h * w * 3) if h else None, "height": h, "width": w},
+            "trace": self.trace,
         }

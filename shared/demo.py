@@ -19,7 +19,7 @@ from shared.cli_options import (
     forward,
     scheme_from_args,
 )
-from shared.launcher import build_report, free_ports, run_pipeline  # noqa: F401  (free_ports: tests' fixture)
+from shared.launcher import build_report, run_pipeline
 from shared.telemetry import format_link_table
 
 
@@ -52,10 +52,27 @@ def format_report(report: dict) -> str:
         f"scheme {report['scheme']}  channel {ch.get('model')} @ {ch.get('snr_db')} dB ({ch.get('snr_schedule')})",
         "frames  " + "  ".join(f"{k} {v}" for k, v in f.items()),
         f"quality PSNR {psnr}   rate {r.get('symbols_per_frame', 0):.0f} symbols/frame, CBR {cbr}, {bpp} bpp",
-        "",
-        format_link_table(report["links"]),
     ]
+    lines += format_rate_by_snr(report.get("trace", []))
+    lines += ["", format_link_table(report["links"])]
     return "\n".join(lines)
+
+
+def format_rate_by_snr(trace: list[dict]) -> list[str]:
+    """With an adaptive rate (several lengths in one run): frames, SNR range and PSNR per length."""
+    by_len: dict[int, list[dict]] = {}
+    for t in trace:
+        by_len.setdefault(t["symbols"], []).append(t)
+    if len(by_len) < 2:
+        return []
+    lines = ["adaptive rate: symbols/frame <- channel SNR"]
+    for n, ts in sorted(by_len.items()):
+        snrs = [t["snr_db"] for t in ts if t["snr_db"] is not None]
+        psnrs = [t["psnr_db"] for t in ts if t["psnr_db"] is not None]
+        snr = f"SNR {min(snrs):.1f} .. {max(snrs):.1f} dB" if snrs else "SNR n/a"
+        q = f"PSNR {sum(psnrs) / len(psnrs):.2f} dB" if psnrs else ""
+        lines.append(f"  {n:>6} symbols  {len(ts):>4} frames  {snr}  {q}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

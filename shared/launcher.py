@@ -154,5 +154,6 @@ def build_report(tx: dict, proxy: dict, rx: dict, scheme: str, params: dict) -> 
         "quality": rx.get("quality", {}),
         "rate": rate,
         "channel": proxy.get("channel", {}),
+        "trace": rx.get("trace", []),  # per frame: seq, channel SNR, symbols spent, decoded, PSNR
         "services": {"transmitter": txc, "proxy": pxc, "receiver": rxc},
     }

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from shared.config import Endpoints  # noqa: E402
-from shared.demo import free_ports  # noqa: E402
+from shared.launcher import free_ports  # noqa: E402
 
 # 64x64 frames with a short LDPC code keep every service test fast
 SMALL_DIGITAL = {"cbr": 0.25, "link": {"modulation": "qpsk", "code_rate": 0.5, "ldpc_k": 1024}}

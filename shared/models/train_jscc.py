@@ -49,7 +49,8 @@ from shared.models.jscc import (
     snr_from_noise_var,
     to_symbols,
 )
-from shared.models.train_latent import cpu_name, load_corpus, lr_at, psnr, sample_batch, validation_images
+from shared.bench.hardware import cpu_model
+from shared.models.train_latent import load_corpus, lr_at, psnr, sample_batch, validation_images
 
 VAL_SNRS_DB = (0.0, 10.0, 20.0)  # validation points: both ends and the middle of the training range
 
@@ -195,7 +196,7 @@ def train(media: Path, ckpt_dir: Path, cfg: TrainConfig, net_cfg: JSCCConfig, mi
         save_optimizer(opt, opt_path)
         meta_path.write_text(json.dumps({"step": step, "wall_s": time.time() - t0, "history": history,
                                          "train": asdict(cfg), "net": net_cfg.to_dict(), "video_stride": video_stride,
-                                         "command": command, "hardware": cpu_name(), "init_from": init_note}))
+                                         "command": command, "hardware": cpu_model(), "init_from": init_note}))
 
     bar = tqdm(total=cfg.steps, initial=step, desc="jscc", unit="step", mininterval=10, dynamic_ncols=True)
     while step < cfg.steps and time.time() - t0 < minutes * 60:
@@ -265,7 +266,7 @@ scheme. {n_params:,} parameters, {weights.stat().st_size / 1e6:.2f} MB float32.{
 | optimiser | Adam (betas 0.9, 0.99), peak lr {cfg.lr}, {cfg.warmup} warm-up steps, cosine decay to lr/50 over {cfg.steps} steps, grad-norm clip 1 |
 | steps done | {meta['step']} (batch {cfg.batch}) |
 | wall time | {meta['wall_s'] / 60:.1f} min |
-| hardware | {meta.get('hardware', cpu_name())}, CPU only, 1 thread, torch {torch.__version__} |
+| hardware | {meta.get('hardware', cpu_model())}, CPU only, 1 thread, torch {torch.__version__} |
 | final train MSE | {last.get('train_mse', float('nan')):.5f} (PSNR {last.get('train_psnr', float('nan')):.2f} dB on crops, mixed SNR/rate) |
 | command | `{meta.get('command', '')}` (then `--export`) |
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
 from shared.models.latent_conv import ConvAEConfig, ConvAutoencoder, EmbeddedLatentCodec
 
@@ -156,7 +156,7 @@ def train(media: Path, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAEConfig, 
         meta_path.write_text(json.dumps({"step": step, "wall_s": time.time() - t0, "history": history,
                                          "train": cfg.__dict__, "net": net_cfg.to_dict(),
                                          "video_stride": video_stride, "command": command,
-                                         "hardware": cpu_name()}))
+                                         "hardware": cpu_model()}))
 
     while step < cfg.steps and time.time() - t0 < minutes * 60:
         for g in opt.param_groups:
@@ -187,16 +187,6 @@ def train(media: Path, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAEConfig, 
             checkpoint()
     checkpoint()
     print(f"stopped at step {step} after {time.time() - t0:.0f} s", flush=True)
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else the platform's machine name."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def export(ckpt_dir: Path, out_dir: Path) -> Path:
@@ -235,7 +225,7 @@ It is *not* a VAE: no KL term, a deterministic latent; it trades quality for siz
 | optimiser | Adam (betas 0.9, 0.99), peak lr {meta['train']['lr']}, {meta['train']['warmup']} warm-up steps, cosine decay to lr/50 over {meta['train']['steps']} steps, grad-norm clip 1 |
 | steps done | {meta['step']} (batch {meta['train']['batch']}) |
 | wall time | {meta['wall_s'] / 60:.1f} min |
-| hardware | {meta.get('hardware', cpu_name())}, CPU only, 1 thread (`OMP_NUM_THREADS=1`), torch {torch.__version__} |
+| hardware | {meta.get('hardware', cpu_model())}, CPU only, 1 thread (`OMP_NUM_THREADS=1`), torch {torch.__version__} |
 | final train MSE | {last.get('train_mse', float('nan')):.5f} (PSNR {last.get('train_psnr', float('nan')):.2f} dB on crops) |
 | command | `{meta.get('command', '')}` (then `--export`) |
 
