@@ -20,8 +20,11 @@ demo: $(STAMP)  ## stream the built-in source through transmitter -> proxy -> re
 test: $(STAMP)  ## the whole test suite (CPU only, no network)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
-eval: $(STAMP)  ## the digital baseline over AWGN and Rayleigh, 0-20 dB, on scikit-image's photos
-	$(BIN)/semcom eval --schemes digital --channel awgn,rayleigh --snr-db 0:20:5 --out results/eval_digital
+eval: $(STAMP)  ## lrisc vs deepjscc vs digital at CBR 1/48, AWGN and Rayleigh, 0-20 dB, on scikit-image's photos
+	PATH=$(CURDIR)/$(BIN):$$PATH bash benchmarks/eval_lrisc.sh
+
+bench: $(STAMP)  ## speed: per-link latency, sustained fps, proxy throughput, codec timings -> results/bench.json
+	PATH=$(CURDIR)/$(BIN):$$PATH bash benchmarks/bench_pipeline.sh
 
 compose-config:  ## validate the compose files offline
 	docker-compose -f docker-compose.yml config -q

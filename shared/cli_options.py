@@ -59,7 +59,7 @@ def channel_from_args(ns: argparse.Namespace) -> ChannelConfig:
     return cfg
 
 
-def add_scheme_args(parser: argparse.ArgumentParser, default: str = "digital") -> argparse._ArgumentGroup:
+def add_scheme_args(parser: argparse.ArgumentParser, default: str = "lrisc") -> argparse._ArgumentGroup:
     g = parser.add_argument_group("scheme")
     g.add_argument("--scheme", default=default, help="transmission scheme (default: %(default)s); see 'semcom demo --list-schemes'")
     g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-SMALL = ["--size", "64", "--param", "cbr=0.25", "--param", "link.modulation=qpsk", "--param", "link.ldpc_k=1024"]
+SMALL = ["--scheme", "digital", "--size", "64", "--param", "cbr=0.25", "--param", "link.modulation=qpsk", "--param", "link.ldpc_k=1024"]
 
 
-def demo(*args, timeout=180):
-    return subprocess.run([sys.executable, "-m", "shared.cli", "demo", *SMALL, *args],
+def demo(*args, timeout=180, small=SMALL):
+    return subprocess.run([sys.executable, "-m", "shared.cli", "demo", *small, *args],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -59,3 +59,17 @@ def test_ctrl_c_stops_all_three_processes(tmp_path):
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # nothing of the demo's process group is left
+
+
+def test_lrisc_rate_policy_follows_the_fed_back_snr(tmp_path):
+    """The default scheme: once the receiver's acks report a good channel, frames get shorter."""
+    report = tmp_path / "report.json"
+    proc = demo("--frames", "8", "--window", "1", "--snr-schedule", "list:2,2,2,2,19,19,19,19", "--report", str(report),
+                small=["--size", "64", "--param", "steps=1"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(report.read_text())
+    assert r["scheme"] == "lrisc" and r["frames"]["received"] == 8 and r["frames"]["decode_failed"] == 0
+    by_seq = {t["seq"]: t for t in r["trace"]}
+    assert by_seq[0]["symbols"] == 32 * 8  # no feedback yet: the most the stream may spend (CBR 1/48 at 64x64)
+    assert by_seq[7]["symbols"] < by_seq[3]["symbols"]  # stop-and-wait: frame 7 follows frame 6's ack at 19 dB
+    assert "adaptive rate" in proc.stdout

@@ -90,6 +90,8 @@ class TransmitterService:
         for fb in got:
             if fb.type == "ack" and fb.stream_id == self.encoder.stream_id:
                 self.last_acked = max(self.last_acked, fb.seq)
+                if fb.snr_db is not None:
+                    self.encoder.transmit.on_feedback(fb.snr_db)
                 sent = self._sent_at.pop(fb.seq, None)
                 if sent is not None:
                     self._rtts.append(time.monotonic() - sent)

@@ -8,6 +8,7 @@ Trained by :mod:`shared.models.train_latent`; weights and model card live in
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -84,6 +85,18 @@ class ConvAutoencoder(nn.Module):
         return self.decoder(z) * 0.5 + 0.5, z
 
 
+def save_conv_ae(net: ConvAutoencoder, path: Path, latent_std: torch.Tensor) -> None:
+    """Weights + architecture + per-channel latent std (C,) as safetensors, the format :meth:`EmbeddedLatentCodec.load` reads."""
+    import json
+
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    save_file(state, path, metadata={"config": json.dumps(net.config.to_dict()),
+                                     "latent_std": json.dumps([round(float(s), 5) for s in latent_std])})
+    path.chmod(0o644)
+
+
 class EmbeddedLatentCodec(LatentCodec):
     """:class:`LatentCodec` around a trained :class:`ConvAutoencoder`."""
 
@@ -104,7 +117,7 @@ class EmbeddedLatentCodec(LatentCodec):
         if source is None or not Path(source).is_file():
             raise WeightsFileMissing(
                 f"model '{name}' needs its embedded weights file {source}, which is missing; reinstall semcom, "
-                f"or train and export it: python -m shared.models.train_latent && python -m shared.models.train_latent --export")
+                f"or train and export it (its model card, the .md beside it, gives the command)")
         with safe_open(source, framework="pt") as f:
             meta = f.metadata() or {}
         if config is None:

@@ -74,6 +74,9 @@ MODELS: dict[str, ModelSpec] = {
     "latent-conv-ae": ModelSpec(
         "latent_codec", "embedded", EmbeddedLatentCodec, None, "latent_conv_ae.safetensors",
         "project-trained conv autoencoder, 8x32x32 per 256x256 (see its model card)", default=True),
+    "lrisc-latent-ae": ModelSpec(
+        "latent_codec", "embedded", EmbeddedLatentCodec, None, "lrisc_latent_ae.safetensors",
+        "latent-conv-ae with the decoder LRISC's receiver tuned jointly with its diffusion generator"),
     "sd-vae": ModelSpec(
         "latent_codec", "hub", DiffusersLatentCodec, DiffusersVaeConfig("kl"), "stabilityai/sd-vae-ft-mse",
         "Stable Diffusion VAE (AutoencoderKL), 4x32x32 per 256x256"),

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
-from shared.models.latent_conv import ConvAEConfig, ConvAutoencoder, EmbeddedLatentCodec
+from shared.models.latent_conv import ConvAEConfig, ConvAutoencoder, EmbeddedLatentCodec, save_conv_ae
 
 VALIDATION = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field")
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -202,9 +202,7 @@ def export(ckpt_dir: Path, out_dir: Path) -> Path:
     latent_std = lat.std(dim=(0, 2, 3))  # (C,) per-channel scale, for JSCC power normalisation
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{NAME}.safetensors"
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    save_file(state, weights, metadata={"config": json.dumps(net_cfg.to_dict()),
-                                        "latent_std": json.dumps([round(float(s), 5) for s in latent_std])})
+    save_conv_ae(net, weights, latent_std)
     last = meta["history"][-1] if meta["history"] else {}
     n_params = sum(p.numel() for p in net.parameters())
     rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in scores.items())

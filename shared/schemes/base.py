@@ -58,6 +58,9 @@ class Transmit(ABC):
     def encode(self, frame: np.ndarray) -> Encoded:
         """frame (H, W, 3) uint8 RGB -> payloads."""
 
+    def on_feedback(self, snr_db: float) -> None:
+        """The channel SNR (dB) the receiver saw on a recent frame; rate policies use it, others ignore it."""
+
     def warmup(self, height: int, width: int) -> None:
         """Load models and build codes before the first real frame (encodes a grey frame)."""
         self.encode(np.full((height, width, 3), 128, np.uint8))
@@ -88,7 +91,7 @@ class SchemeSpec:
 SCHEMES: dict[str, SchemeSpec] = {}
 # every scheme module registers itself when imported; they load on first use, so a process
 # that never encodes or decodes (the channel proxy) never pays for torch and models
-SCHEME_MODULES = ("shared.schemes.digital", "shared.schemes.deepjscc")
+SCHEME_MODULES = ("shared.schemes.digital", "shared.schemes.deepjscc", "shared.schemes.lrisc")
 
 
 def register(spec: SchemeSpec) -> SchemeSpec:

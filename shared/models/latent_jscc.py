@@ -1,0 +1,123 @@
+"""LRISC's latent JSCC: a normalised latent <-> complex channel symbols, SNR-adaptive, variable length.
+
+The latent codec (``latent-conv-ae``: 8x32x32 per 256x256 frame) gives ``z``;
+divided by its per-channel standard deviation it is ``z_n`` (unit scale). This
+codec maps ``z_n`` to ``C`` feature maps at half its resolution and back:
+
+    encoder: z_n (B, 8, h, w) -> conv -> [down stage] -> res + AF -> (B, C, h/2, w/2)
+    decoder: (B, C, h/2, w/2) -> conv + AF -> res + AF -> [up stage] -> res -> (B, 8, h, w) = z_hat
+
+with the ADJSCC AF modules of :mod:`shared.models.jscc` (one model for every
+SNR). A 256x256 frame gives 16x16xC reals = ``C * 128`` complex symbols, the
+same layout and CBR as the DeepJSCC baseline (C = 32: 4,096 symbols, 1/48),
+so the two are compared at exactly equal channel uses.
+
+Adaptive length: the maps are importance-ordered (training drops a random
+suffix), any prefix of :attr:`LatentJSCCConfig.rates` maps is a valid code,
+and a rate policy picks the prefix per frame from the SNR the receiver feeds
+back. The receiver reads the length from the payload's symbol count.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from shared.models.jscc import WEIGHTS_DIR, AFModule, JSCCWeightsMissing, Stage
+from shared.models.latent_conv import ResBlock
+
+DOWNSAMPLE = 2  # latent grid -> symbol grid; with the latent codec's 8: 16x per image side
+
+
+@dataclass(frozen=True)
+class LatentJSCCConfig:
+    """Architecture of :class:`LatentJSCC`."""
+
+    latent_channels: int = 8  # the latent codec's channels (latent-conv-ae: 8)
+    width: int = 128  # feature width at the symbol grid; ~1.1 M params, cheap next to the diffusion UNet
+    maps: int = 32  # C: 32x16x16 per 256x256 = 4,096 symbols, CBR 1/48, as deepjscc
+    rates: tuple[int, ...] = (8, 16, 24, 32)  # sendable prefixes: CBR 1/192, 1/96, 1/64, 1/48
+    af_hidden: int = 32  # AF MLP width, as deepjscc
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LatentJSCCConfig":
+        return cls(**{**d, "rates": tuple(int(r) for r in d["rates"])})
+
+
+class ResAF(nn.Module):
+    """Residual block then AF gates: (B, C, H, W), snr (B, 1) -> (B, C, H, W)."""
+
+    def __init__(self, c: int, hidden: int):
+        super().__init__()
+        self.res, self.af = ResBlock(c), AFModule(c, hidden)
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        return self.af(self.res(x), snr_db)
+
+
+class LatentJSCC(nn.Module):
+    """``encode``: z_n (B, L, h, w) -> (B, C, h/2, w/2);  ``decode``: the mirror, both SNR-conditioned."""
+
+    def __init__(self, config: LatentJSCCConfig = LatentJSCCConfig()):
+        super().__init__()
+        self.config = config
+        c, w, hid = config.latent_channels, config.width, config.af_hidden
+        self.enc_in = nn.Sequential(nn.Conv2d(c, w, 3, padding=1), nn.GELU())
+        self.enc_down = Stage(w, w, hid, up=False)
+        self.enc_mid = ResAF(w, hid)
+        self.enc_out = nn.Conv2d(w, config.maps, 3, padding=1)
+        self.dec_in = nn.Sequential(nn.Conv2d(config.maps, w, 3, padding=1), nn.GELU())
+        self.dec_in_af = AFModule(w, hid)
+        self.dec_mid = ResAF(w, hid)
+        self.dec_up = Stage(w, w, hid, up=True)
+        self.dec_out = nn.Sequential(ResBlock(w), nn.Conv2d(w, c, 3, padding=1))
+
+    def encode(self, z_n: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """(B, L, h, w) normalised latent, snr (B, 1) dB -> (B, C, h/2, w/2), not yet power-normalised."""
+        h = self.enc_down(self.enc_in(z_n), snr_db)  # (B, W, h/2, w/2)
+        return self.enc_out(self.enc_mid(h, snr_db))
+
+    def decode(self, s: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """(B, C, h/2, w/2) received maps (unsent ones zero), snr (B, 1) dB -> z_hat (B, L, h, w), normalised."""
+        h = self.dec_in_af(self.dec_in(s), snr_db)  # (B, W, h/2, w/2)
+        h = self.dec_up(self.dec_mid(h, snr_db), snr_db)  # (B, W, h, w)
+        return self.dec_out(h)
+
+
+def save_latent_jscc(net: LatentJSCC, path: Path, metadata: dict[str, str]) -> None:
+    """Weights + architecture (``config`` metadata) as safetensors, world-readable."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, path,
+              metadata={"config": json.dumps(net.config.to_dict()), **metadata})
+    path.chmod(0o644)
+
+
+def load_latent_jscc_file(path: Path) -> LatentJSCC:
+    """A :class:`LatentJSCC` from a file written by :func:`save_latent_jscc`, in eval mode."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise JSCCWeightsMissing(f"latent JSCC weights {path} are missing; train and export them: "
+                                 "semcom train lrisc --stage jscc, then --export")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "config" not in meta:
+        raise JSCCWeightsMissing(f"{path} has no 'config' metadata; export it with semcom train lrisc --export")
+    net = LatentJSCC(LatentJSCCConfig.from_dict(json.loads(meta["config"])))
+    net.load_state_dict(load_file(str(path)))
+    return net.eval()
+
+
+@lru_cache(maxsize=4)
+def load_latent_jscc(name: str) -> LatentJSCC:
+    """``shared/weights/<name>.safetensors``, loaded once per process."""
+    return load_latent_jscc_file(WEIGHTS_DIR / f"{name}.safetensors")
