@@ -12,7 +12,7 @@ from shared.bench.pipeline_bench import sustained_fps
 from shared.protocol import PROTOCOL_VERSION, Header, Kind, PayloadDescriptor
 from shared.telemetry import LINKS, LinkStats
 
-SMALL = ["--size", "64", "--param", "cbr=0.25", "--param", "link.modulation=qpsk", "--param", "link.ldpc_k=1024"]
+SMALL = ["--scheme", "digital", "--size", "64", "--param", "cbr=0.25", "--param", "link.modulation=qpsk", "--param", "link.ldpc_k=1024"]
 
 
 def run(argv):

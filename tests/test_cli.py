@@ -25,7 +25,7 @@ def run(main, argv):
         (demo_main, ["--source", "folder:/no/such/folder"], "folder not found"),
         (demo_main, ["--channel", "pigeon"], "invalid choice"),
         (demo_main, ["--param", "cbr=-1"], "cbr"),
-        (demo_main, ["--param", "link.modulation=8psk"], "unknown modulation"),
+        (demo_main, ["--scheme", "digital", "--param", "link.modulation=8psk"], "unknown modulation"),
         (demo_main, ["--snr-schedule", "gm:1,2"], "gm:MEAN,STD,RHO"),
         (demo_main, ["--frames", "0"], "--frames"),
         (tx_main, ["--scheme", "nope"], "unknown scheme"),

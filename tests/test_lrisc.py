@@ -176,7 +176,7 @@ def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_pa
     assert main(["--stage", "diffusion", "--media", str(media), "--ckpt-dir", str(ckpt), "--steps", "1"]) == 0
     assert main(["--stage", "diffusion", "--ckpt-dir", str(ckpt), "--export", "--out-dir", str(out)]) == 0
     card = (out / "lrisc_diffusion.md").read_text()
-    assert "perceptual loss: yes" in card and "lrisc_latent_ae" in card
+    assert "perceptual loss: yes" in card and "lrisc_latent_ae" in card and (out / "lrisc_latent_ae.md").is_file()
     assert load_denoiser_file(out / "lrisc_diffusion.safetensors").config == DenoiserConfig()
     shipped = load_model("latent-conv-ae", role="latent_codec")
     tuned = load_model("lrisc-latent-ae", role="latent_codec", source=str(out / "lrisc_latent_ae.safetensors"))

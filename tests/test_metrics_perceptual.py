@@ -118,3 +118,16 @@ def test_effnet_dist_on_gpu_matches_cpu():
     on_gpu = effnet_dist(a.cuda(), b.cuda())
     assert on_gpu.device.type == "cuda"
     assert on_gpu.cpu().item() == pytest.approx(effnet_dist(a, b).item(), rel=1e-3)
+
+
+def test_effnet_first_loaded_under_inference_mode_still_backpropagates():
+    """The cached classifier serves metrics (inference mode) and the lrisc perceptual loss (autograd)."""
+    from shared.models.efficientnet_lite0 import _load_on
+
+    _load_on.cache_clear()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        effnet_dist(x, x)
+    y = torch.rand(1, 3, 64, 64, requires_grad=True)
+    effnet_dist(y, x).sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all()

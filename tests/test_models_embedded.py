@@ -111,7 +111,7 @@ def test_missing_embedded_weights_is_one_clear_line(tmp_path):
 
     with pytest.raises(WeightsFileMissing) as info:
         load_model("latent-conv-ae", source=str(tmp_path / "gone.safetensors"))
-    assert "\n" not in str(info.value) and "train_latent" in str(info.value)
+    assert "\n" not in str(info.value) and "model card" in str(info.value)
 
 
 def test_latent_trainer_resumes_and_exports(tmp_path):

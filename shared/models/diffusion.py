@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from shared.models.jscc import SNR_RANGE_DB, WEIGHTS_DIR, JSCCWeightsMissing
@@ -157,6 +158,14 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
         init: (B, L, h, w) starting latent for strength < 1 (LRISC: ``z_hat``).
         eta: DDIM stochasticity (0 = deterministic given the initial noise).
     """
+    f = 2 ** (len(model.config.block_out_channels) - 1)  # the UNet halves the grid this many times over
+    ph, pw = -shape[-2] % f, -shape[-1] % f
+    if ph or pw:  # odd frame sizes: sample on a replicate-padded grid, return the original crop
+        pad = lambda t: F.pad(t, (0, pw, 0, ph), mode="replicate")  # noqa: E731
+        padded = Conditions({k: pad(v) for k, v in cond.spatial.items()}, cond.vector)
+        out = sample(model, padded, (*shape[:-2], shape[-2] + ph, shape[-1] + pw), steps, guidance, strength,
+                     None if init is None else pad(init), eta, generator)  # (B, L, h + ph, w + pw)
+        return out[..., : shape[-2], : shape[-1]]
     p = next(model.parameters())
     sched = make_scheduler(model.config)
     strength = min(max(strength, 1e-3), 1.0)

@@ -118,10 +118,13 @@ def pretrained_state_dict() -> dict[str, torch.Tensor]:
 
 @functools.cache
 def _load_on(device: torch.device) -> EfficientNetLite0:
-    model = EfficientNetLite0()
-    model.load_state_dict(pretrained_state_dict(), strict=True)
-    model.requires_grad_(False)
-    return model.eval().to(device)
+    # never inference tensors, even when first loaded under inference_mode: the cached model also
+    # serves perceptual losses that backpropagate through it (the lrisc trainer)
+    with torch.inference_mode(False):
+        model = EfficientNetLite0()
+        model.load_state_dict(pretrained_state_dict(), strict=True)
+        model.requires_grad_(False)
+        return model.eval().to(device)
 
 
 def load_efficientnet_lite0(device: torch.device | str = "cpu") -> EfficientNetLite0:

@@ -60,7 +60,7 @@ STAGES = ("jscc", "diffusion")
 WEIGHT_NAMES = {"jscc": "lrisc_jscc", "diffusion": "lrisc_diffusion"}
 RECEIVER_AE = "lrisc_latent_ae"  # the diffusion stage's output: the latent codec with the receiver's tuned decoder
 VAL_SNRS_DB = (0.0, 10.0, 20.0)  # both ends and the middle of the training range
-VAL_STEPS = 4  # the scheme's default sampling steps
+VAL_STEPS = 4  # DDIM steps from pure noise in validation: the full generative loop, not a one-shot estimate
 
 
 @dataclass(frozen=True)
@@ -328,6 +328,12 @@ PSNR (dB) per SNR, and effnet_dist averaged over the SNRs: {', '.join(f'{k} {v:.
 {curve}
 """ + (f"\n## History\n{note}\n" if note else "")
     (out_dir / f"{name}.md").write_text(card)
+    if stage == "diffusion":
+        (out_dir / f"{RECEIVER_AE}.md").write_text(
+            f"# Model card: `{RECEIVER_AE}`\n\nThe embedded latent codec `latent_conv_ae` (same architecture, same "
+            f"encoder weights, same `latent_std`) with the decoder that LRISC's receiver tuned jointly with its "
+            f"diffusion generator, at {cfg.decoder_lr_scale:g} x the generator's learning rate. `lrisc` decodes with it "
+            f"whenever it samples (steps > 0). Data, command, hardware, losses and validation: `{name}.md`, the same run.\n")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); validation {val}")
     return path
 
