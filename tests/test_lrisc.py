@@ -154,13 +154,13 @@ def test_train_cli_runs_checkpoints_and_resumes(tmp_path):
     for i in range(2):
         cv2.imwrite(str(media / f"{i}.png"), rng.integers(0, 255, (160, 160, 3), dtype=np.uint8))
     ckpt = tmp_path / "ckpt"
-    args = ["--stage", "jscc", "--media", str(media), "--ckpt-dir", str(ckpt), "--log-every", "1", "--ckpt-every", "2"]
+    args = ["--stage", "jscc", "--data", f"folder:{media}", "--ckpt-dir", str(ckpt), "--log-every", "1", "--ckpt-every", "2"]
     assert main([*args, "--steps", "2"]) == 0
     assert json.loads((ckpt / "state.json").read_text())["step"] == 2
     assert main([*args, "--steps", "3"]) == 0  # resumes at 2, runs one more
     state = json.loads((ckpt / "state.json").read_text())
     assert state["step"] == 3 and "val" in state["history"][-1]
-    assert main(["--stage", "jscc", "--media", str(tmp_path / "nowhere")]) == 2
+    assert main(["--stage", "jscc", "--data", f"folder:{tmp_path / 'nowhere'}"]) == 2
 
 
 def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_path):
@@ -173,7 +173,7 @@ def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_pa
     media.mkdir()
     cv2.imwrite(str(media / "0.png"), np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8))
     ckpt, out = tmp_path / "ckpt", tmp_path / "weights"
-    assert main(["--stage", "diffusion", "--media", str(media), "--ckpt-dir", str(ckpt), "--steps", "1"]) == 0
+    assert main(["--stage", "diffusion", "--data", f"folder:{media}", "--ckpt-dir", str(ckpt), "--steps", "1"]) == 0
     assert main(["--stage", "diffusion", "--ckpt-dir", str(ckpt), "--export", "--out-dir", str(out)]) == 0
     card = (out / "lrisc_diffusion.md").read_text()
     assert "perceptual loss: yes" in card and "lrisc_latent_ae" in card and (out / "lrisc_latent_ae.md").is_file()

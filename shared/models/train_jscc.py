@@ -18,7 +18,7 @@ probability ``full_rate_p``), which orders the maps by importance. Loss: MSE.
 Resumable (safetensors checkpoints only); ``--export`` writes
 ``shared/weights/<name>.safetensors`` and its model card.
 
-    OMP_NUM_THREADS=1 python -m shared.models.train_jscc --media ../shared/media --minutes 50
+    OMP_NUM_THREADS=1 python -m shared.models.train_jscc --data folder:../shared/media --minutes 50
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ from shared.models.jscc import (
     to_symbols,
 )
 from shared.bench.hardware import cpu_model
-from shared.models.train_latent import load_corpus, lr_at, psnr, sample_batch, validation_images
+from shared.models.train_latent import lr_at, psnr, sample_batch, validation_images
+from shared.models.training_data import DataSource, add_data_args, load_corpus, parse_data_source
 
 VAL_SNRS_DB = (0.0, 10.0, 20.0)  # validation points: both ends and the middle of the training range
 
@@ -164,12 +165,12 @@ def load_optimizer(opt: torch.optim.Adam, path: Path) -> None:
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
-def train(media: Path, ckpt_dir: Path, cfg: TrainConfig, net_cfg: JSCCConfig, minutes: float, video_stride: int,
+def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: JSCCConfig, minutes: float, video_stride: int,
           ckpt_every: int, log_every: int, init_from: Path | None, command: str = "") -> None:
     """Train until ``cfg.steps`` or ``minutes`` of wall time, checkpointing; resumes from ``ckpt_dir``."""
     torch.manual_seed(cfg.seed)
-    images = load_corpus(media, video_stride)
-    print(f"corpus: {len(images)} images from {media}", flush=True)
+    images = load_corpus(data, video_stride)
+    print(f"corpus: {len(images)} images from {data}", flush=True)
     net = DeepJSCC(net_cfg)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     state_path, opt_path, meta_path = ckpt_dir / "model.safetensors", ckpt_dir / "optimizer.safetensors", ckpt_dir / "state.json"
@@ -195,7 +196,7 @@ def train(media: Path, ckpt_dir: Path, cfg: TrainConfig, net_cfg: JSCCConfig, mi
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, state_path)
         save_optimizer(opt, opt_path)
         meta_path.write_text(json.dumps({"step": step, "wall_s": time.time() - t0, "history": history,
-                                         "train": asdict(cfg), "net": net_cfg.to_dict(), "video_stride": video_stride,
+                                         "train": asdict(cfg), "net": net_cfg.to_dict(), "data": str(data), "video_stride": video_stride,
                                          "command": command, "hardware": cpu_model(), "init_from": init_note}))
 
     bar = tqdm(total=cfg.steps, initial=step, desc="jscc", unit="step", mininterval=10, dynamic_ncols=True)
@@ -259,7 +260,7 @@ scheme. {n_params:,} parameters, {weights.stat().st_size / 1e6:.2f} MB float32.{
 | --- | --- |
 | architecture | 4 stride-2 stages {list(net_cfg.channels)} (4x4 stride-2 conv, GELU, residual block, AF module) -> {net_cfg.latent_channels} maps at 1/16; decoder mirrored (residual block, 2x nearest + 3x3 conv, GELU, AF); AF = sigmoid(MLP(global pool ‖ SNR)) channel gates, hidden {net_cfg.af_hidden}, after every stage of both sides |
 | rates | importance-ordered maps, any prefix is sendable: {rates} |
-| data | every photo in `../shared/media` and every {meta.get('video_stride', 5)}th frame of `vtest.avi`; random crops {cfg.crop}x{cfg.crop} at random scales in [{cfg.min_scale}, 1], random horizontal flips |
+| data | `{meta.get('data', 'folder:../shared/media')}`: every photo and every {meta.get('video_stride', 5)}th video frame; random crops {cfg.crop}x{cfg.crop} at random scales in [{cfg.min_scale}, 1], random horizontal flips |
 | channel | SNR {snr_text}; AWGN, and Rayleigh block fading + ZF for {cfg.fading_p:.0%} of samples; decoder input x_hat/(1+noise_var) (MMSE scaling), AF SNR from the noise variances; transmitter AF SNR = true SNR half the time, random otherwise |
 | rate in training | all {net_cfg.latent_channels} maps in {cfg.full_rate_p:.0%} of batches, else a random lower rate |
 | loss | MSE on [0, 1] pixels |
@@ -287,7 +288,7 @@ scheme. {n_params:,} parameters, {weights.stat().st_size / 1e6:.2f} MB float32.{
 
 def main(argv: list[str] | None = None) -> int:
     p = CliParser(prog="semcom train jscc", description="Train / export the SNR-adaptive DeepJSCC baseline.")
-    p.add_argument("--media", type=Path, default=Path("../shared/media"), help="training media folder")
+    add_data_args(p)
     p.add_argument("--name", default="deepjscc", help="weights name in shared/weights (deepjscc: the scheme's default)")
     p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/<name>")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
@@ -296,7 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=TrainConfig.warmup)
     p.add_argument("--init-from", type=Path, default=None, help="start from these exported weights (fine-tuning)")
     p.add_argument("--minutes", type=float, default=50.0, help="wall-clock budget of this run")
-    p.add_argument("--video-stride", type=int, default=5, help="use every Nth video frame")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
@@ -314,12 +314,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
             export(ckpt_dir, args.out_dir, args.name, args.note)
             return 0
-        if not args.media.is_dir():
-            raise UsageError(f"media folder not found: {args.media}")
         if args.snr_db is not None and not SNR_RANGE_DB[0] <= args.snr_db <= SNR_RANGE_DB[1]:
             raise UsageError(f"--snr-db must be in [{SNR_RANGE_DB[0]:g}, {SNR_RANGE_DB[1]:g}]")
         cfg = replace(TrainConfig(), steps=args.steps, snr_db=args.snr_db, lr=args.lr, warmup=args.warmup)
-        train(args.media, ckpt_dir, cfg, JSCCConfig(), args.minutes, args.video_stride, args.ckpt_every,
+        train(parse_data_source(args.data), ckpt_dir, cfg, JSCCConfig(), args.minutes, args.video_stride, args.ckpt_every,
               args.log_every, args.init_from, command)
         return 0
 

@@ -10,7 +10,7 @@ Resumable: a checkpoint is written every ``--ckpt-every`` steps and picked up
 on restart. ``--export`` writes ``shared/weights/latent_conv_ae.safetensors``
 and its model card from the latest checkpoint.
 
-    python -m shared.models.train_latent --media ../shared/media --steps 2600 --minutes 24
+    python -m shared.models.train_latent --data folder:../shared/media --steps 2600 --minutes 24
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
 from shared.models.latent_conv import ConvAEConfig, ConvAutoencoder, EmbeddedLatentCodec, save_conv_ae
+from shared.models.training_data import DataSource, add_data_args, load_corpus, parse_data_source
 
 VALIDATION = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field")
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -45,30 +46,6 @@ class TrainConfig:
     latent_noise: float = 0.05  # latent noise (x RMS) in training: decoder tolerates a noisy channel
     min_scale: float = 0.25  # crops come from images downscaled by [min_scale, 1]: frames are usually downscaled
     seed: int = 0  # reproducible crops and init
-
-
-def load_corpus(media: Path, video_stride: int) -> list[np.ndarray]:
-    """All photos and every ``video_stride``-th video frame as (H, W, 3) uint8 RGB arrays."""
-    images: list[np.ndarray] = []
-    for path in sorted(media.iterdir()):
-        if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is not None and min(bgr.shape[:2]) >= 96:
-                images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        elif path.suffix.lower() in (".avi", ".mp4", ".mkv"):
-            cap = cv2.VideoCapture(str(path))
-            i = 0
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                if i % video_stride == 0:
-                    images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-                i += 1
-            cap.release()
-    if not images:
-        raise UsageError(f"no training images found in {media}")
-    return images
 
 
 def sample_batch(images: list[np.ndarray], cfg: TrainConfig, rng: np.random.Generator) -> torch.Tensor:
@@ -127,12 +104,12 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr / 50 + (cfg.lr - cfg.lr / 50) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
-def train(media: Path, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAEConfig, minutes: float, video_stride: int,
+def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAEConfig, minutes: float, video_stride: int,
           ckpt_every: int, log_every: int, command: str = "") -> None:
     """Train until ``cfg.steps`` or ``minutes`` of wall time, checkpointing; resumes from ``ckpt_dir``."""
     torch.manual_seed(cfg.seed)
-    images = load_corpus(media, video_stride)
-    print(f"corpus: {len(images)} images from {media}", flush=True)
+    images = load_corpus(data, video_stride)
+    print(f"corpus: {len(images)} images from {data}", flush=True)
     net = ConvAutoencoder(net_cfg)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     state_path, meta_path = ckpt_dir / "model.safetensors", ckpt_dir / "state.json"
@@ -155,7 +132,7 @@ def train(media: Path, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAEConfig, 
         torch.save(opt.state_dict(), ckpt_dir / "optimizer.pt")
         meta_path.write_text(json.dumps({"step": step, "wall_s": time.time() - t0, "history": history,
                                          "train": cfg.__dict__, "net": net_cfg.to_dict(),
-                                         "video_stride": video_stride, "command": command,
+                                         "data": str(data), "video_stride": video_stride, "command": command,
                                          "hardware": cpu_model()}))
 
     while step < cfg.steps and time.time() - t0 < minutes * 60:
@@ -218,7 +195,7 @@ It is *not* a VAE: no KL term, a deterministic latent; it trades quality for siz
 | | |
 | --- | --- |
 | architecture | channels {list(net_cfg.channels)}, {net_cfg.res_blocks} residual block(s) per stage, stride-2 4x4 convs down, nearest+3x3 conv up, GELU |
-| data | every photo in `../shared/media` (OpenCV samples + grace_hopper.jpg) and every {meta.get('video_stride', 5)}th frame of `vtest.avi`; random crops {meta['train']['crop']}x{meta['train']['crop']} at random scales in [{meta['train']['min_scale']}, 1], random horizontal flips |
+| data | `{meta.get('data', 'folder:../shared/media')}`: every photo and every {meta.get('video_stride', 5)}th video frame; random crops {meta['train']['crop']}x{meta['train']['crop']} at random scales in [{meta['train']['min_scale']}, 1], random horizontal flips |
 | loss | MSE, with Gaussian latent noise up to {meta['train']['latent_noise']} x latent RMS (robustness to a noisy channel) |
 | optimiser | Adam (betas 0.9, 0.99), peak lr {meta['train']['lr']}, {meta['train']['warmup']} warm-up steps, cosine decay to lr/50 over {meta['train']['steps']} steps, grad-norm clip 1 |
 | steps done | {meta['step']} (batch {meta['train']['batch']}) |
@@ -251,11 +228,10 @@ metadata as `latent_std`): {[round(float(s), 3) for s in latent_std]}.
 
 def main(argv: list[str] | None = None) -> int:
     p = CliParser(prog="semcom train latent", description="Train / export the embedded latent codec.")
-    p.add_argument("--media", type=Path, default=Path("../shared/media"), help="training media folder")
+    add_data_args(p)
     p.add_argument("--ckpt-dir", type=Path, default=Path("out/latent_conv_ae"), help="checkpoint folder (resumes)")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--minutes", type=float, default=24.0, help="wall-clock budget of this run")
-    p.add_argument("--video-stride", type=int, default=5, help="use every Nth video frame")
     p.add_argument("--ckpt-every", type=int, default=200)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
@@ -271,9 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {args.ckpt_dir}; train first")
             export(args.ckpt_dir, args.out_dir)
             return 0
-        if not args.media.is_dir():
-            raise UsageError(f"media folder not found: {args.media}")
-        train(args.media, args.ckpt_dir, TrainConfig(steps=args.steps), ConvAEConfig(),
+        train(parse_data_source(args.data), args.ckpt_dir, TrainConfig(steps=args.steps), ConvAEConfig(),
               args.minutes, args.video_stride, args.ckpt_every, args.log_every, command)
         return 0
 

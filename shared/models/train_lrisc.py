@@ -54,7 +54,8 @@ from shared.models.jscc import SNR_RANGE_DB, WEIGHTS_DIR, from_symbols, mmse_sca
 from shared.models.latent_conv import save_conv_ae
 from shared.models.latent_jscc import LatentJSCC, load_latent_jscc_file, save_latent_jscc
 from shared.models.train_jscc import channel, load_optimizer, save_optimizer
-from shared.models.train_latent import load_corpus, lr_at, psnr, sample_batch, validation_images
+from shared.models.train_latent import lr_at, psnr, sample_batch, validation_images
+from shared.models.training_data import DataSource, add_data_args, load_corpus, parse_data_source
 
 STAGES = ("jscc", "diffusion")
 WEIGHT_NAMES = {"jscc": "lrisc_jscc", "diffusion": "lrisc_diffusion"}
@@ -192,7 +193,7 @@ def diffusion_loss(model: DiffusionStage, frozen: Frozen, x: torch.Tensor, cfg: 
     return loss, {"lat": lat.item(), "pix": pix.item(), "perc": perc.item()}
 
 
-def train(stage: str, media: Path, ckpt_dir: Path, cfg: TrainConfig, minutes: float, video_stride: int,
+def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minutes: float, video_stride: int,
           ckpt_every: int, log_every: int, command: str) -> None:
     """Train ``stage`` until ``cfg.steps`` or ``minutes``, checkpointing to ``ckpt_dir`` (resumes from it)."""
     torch.manual_seed(cfg.seed)
@@ -213,8 +214,8 @@ def train(stage: str, media: Path, ckpt_dir: Path, cfg: TrainConfig, minutes: fl
         meta = json.loads(paths["state"].read_text())
         step, wall, history = meta["step"], meta["wall_s"], meta["history"]
         print(f"resumed at step {step} ({wall:.0f} s trained)", flush=True)
-    images = load_corpus(media, video_stride)
-    print(f"{stage}: {sum(p.numel() for p in model.parameters()):,} parameters; corpus {len(images)} images from {media}", flush=True)
+    images = load_corpus(data, video_stride)
+    print(f"{stage}: {sum(p.numel() for p in model.parameters()):,} parameters; corpus {len(images)} images from {data}", flush=True)
     rng, gen = np.random.default_rng(cfg.seed + step), torch.Generator().manual_seed(cfg.seed + step)
     model.train()
     t0, window = time.time() - wall, []
@@ -225,7 +226,7 @@ def train(stage: str, media: Path, ckpt_dir: Path, cfg: TrainConfig, minutes: fl
         save_optimizer(opt, paths["optimizer"])
         paths["state"].write_text(json.dumps({"stage": stage, "step": step, "wall_s": time.time() - t0, "history": history,
                                               "train": asdict(cfg), "command": command, "hardware": cpu_model(),
-                                              "threads": torch.get_num_threads(), "video_stride": video_stride}))
+                                              "threads": torch.get_num_threads(), "data": str(data), "video_stride": video_stride}))
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"lrisc {stage}", unit="step", mininterval=10, dynamic_ncols=True)
     while step < cfg.steps and time.time() - t0 < minutes * 60:
@@ -310,7 +311,7 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
 | --- | --- |
 | architecture | {arch} |
 | frozen | {'the latent encoder of `latent_conv_ae` and `lrisc_jscc`' if stage == 'diffusion' else 'the embedded latent codec `latent_conv_ae`'} |
-| data | every photo in `../shared/media` and every {meta.get('video_stride', 5)}th frame of `vtest.avi`; random crops {cfg.crop}x{cfg.crop} at scales [{cfg.min_scale}, 1], flips |
+| data | `{meta.get('data', 'folder:../shared/media')}`: every photo and every {meta.get('video_stride', 5)}th video frame; random crops {cfg.crop}x{cfg.crop} at scales [{cfg.min_scale}, 1], flips |
 | channel | SNR U[0, 20] dB per sample; AWGN, Rayleigh block fading + ZF for {cfg.fading_p:.0%} of samples; MMSE-scaled symbols; transmitter SNR = true SNR half the time; all maps in {cfg.full_rate_p:.0%} of batches, else a random shorter prefix |
 | loss | {loss} |
 | optimiser | Adam (0.9, 0.99), peak lr {cfg.lr:g}, {cfg.warmup} warm-up steps, cosine to lr/50 over {cfg.steps} steps, grad-norm clip 1 |
@@ -342,13 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     p = CliParser(prog="semcom train lrisc", description="Train / export LRISC's latent JSCC and conditional diffusion "
                   "generator (train --stage jscc first: the diffusion stage conditions on its output).")
     p.add_argument("--stage", choices=STAGES, required=True, help="which part to train or export")
-    p.add_argument("--media", type=Path, default=Path("../shared/media"), help="training media folder")
+    add_data_args(p)
     p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/lrisc_<stage>")
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3 jscc, 2e-4 diffusion)")
     p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight, help="diffusion: effnet_dist weight (0 = none)")
     p.add_argument("--minutes", type=float, default=45.0, help="wall-clock budget of this run")
-    p.add_argument("--video-stride", type=int, default=5, help="use every Nth video frame")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
@@ -365,14 +365,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
             export(args.stage, ckpt_dir, args.out_dir, args.note)
             return 0
-        if not args.media.is_dir():
-            raise UsageError(f"media folder not found: {args.media}")
         if args.stage == "diffusion" and not (WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors").is_file():
             raise UsageError("the diffusion stage needs the exported latent JSCC: semcom train lrisc --stage jscc, then --export")
         lr = args.lr if args.lr is not None else (1e-3 if args.stage == "jscc" else 2e-4)
         cfg = replace(TrainConfig(), steps=args.steps, lr=lr, perceptual_weight=args.perceptual_weight)
         command = "semcom train lrisc " + " ".join(argv if argv is not None else sys.argv[1:])
-        train(args.stage, args.media, ckpt_dir, cfg, args.minutes, args.video_stride, args.ckpt_every, args.log_every, command)
+        train(args.stage, parse_data_source(args.data), ckpt_dir, cfg, args.minutes, args.video_stride, args.ckpt_every, args.log_every, command)
         return 0
 
     return run_cli("semcom train lrisc", body)

@@ -1,0 +1,83 @@
+"""Where the trainers' images come from: ``--data folder:PATH`` or ``--data video:PATH``.
+
+A folder gives every photo in it (JPEG/PNG, at least 96 px a side) and every
+``video_stride``-th frame of every video in it; a video gives every
+``video_stride``-th frame. A plain PATH means whichever of the two it is.
+``--media PATH`` is kept as an alias of ``--data``.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from shared.cli import UsageError
+
+DEFAULT_DATA = "folder:../shared/media"  # the project's real photos and vtest.avi, beside the checkout
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov")
+MIN_SIDE = 96  # smaller photos cannot give a training crop
+
+
+@dataclass(frozen=True)
+class DataSource:
+    kind: Literal["folder", "video"]
+    path: Path
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.path}"
+
+
+def parse_data_source(text: str) -> DataSource:
+    """``folder:PATH``, ``video:PATH`` or a plain PATH -> :class:`DataSource`; UsageError if it is not there."""
+    kind, sep, rest = text.partition(":")
+    if sep and kind in ("folder", "video"):
+        path = Path(rest)
+    else:
+        path = Path(text)
+        kind = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "folder"
+    if kind == "folder" and not path.is_dir():
+        raise UsageError(f"training folder not found: {path}")
+    if kind == "video" and not path.is_file():
+        raise UsageError(f"training video not found: {path}")
+    return DataSource(kind, path)  # type: ignore[arg-type]
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", "--media", dest="data", default=DEFAULT_DATA, metavar="folder:PATH|video:PATH",
+                        help="training images: a folder of photos and videos, or one video (default: %(default)s)")
+    parser.add_argument("--video-stride", type=int, default=5, help="use every Nth video frame (default: %(default)s)")
+
+
+def video_frames(path: Path, stride: int) -> list[np.ndarray]:
+    """Every ``stride``-th frame of a video as (H, W, 3) uint8 RGB."""
+    frames, cap, i = [], cv2.VideoCapture(str(path)), 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if i % stride == 0:
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        i += 1
+    cap.release()
+    return frames
+
+
+def load_corpus(source: DataSource, video_stride: int) -> list[np.ndarray]:
+    """The source's photos and video frames as (H, W, 3) uint8 RGB arrays."""
+    images: list[np.ndarray] = []
+    paths = sorted(source.path.iterdir()) if source.kind == "folder" else [source.path]
+    for path in paths:
+        if path.suffix.lower() in PHOTO_SUFFIXES:
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is not None and min(bgr.shape[:2]) >= MIN_SIDE:
+                images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            images += video_frames(path, video_stride)
+    if not images:
+        raise UsageError(f"no training images found in {source}")
+    return images
