@@ -4,7 +4,7 @@
 # and the digital baseline at the same channel uses, CBR 1/48 (4,096 complex symbols per 256x256 frame), on the six
 # scikit-image validation photos, AWGN and Rayleigh (one fade per frame), 0-20 dB.
 #   -> results/eval_lrisc/{results.csv,summary.csv,snr_awgn.png,snr_rayleigh.png,contact_*.png}
-#   (about 10 minutes on 2 CPU cores; resumes if interrupted, --fresh through "$@" starts over)
+#   (67 s for the 240 runs on 2 CPU cores; resumes if interrupted, --fresh through "$@" starts over)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
