@@ -91,6 +91,25 @@ def test_sampling_is_seeded_and_guidance_and_strength_work():
     assert not torch.allclose(run(steps=2, strength=0.3, init=z_hat), a)
 
 
+def test_sampling_holds_the_kept_region_to_its_known_latent():
+    """Inpainting-style sampling (the keyregion receiver's mechanism): exact inside the mask, generated outside."""
+    torch.manual_seed(0)
+    m = ConditionalDenoiser(TINY_UNET).eval()
+    torch.nn.init.normal_(m.unet.conv_out.weight, std=0.1)
+    known = torch.randn(1, 8, 8, 12)
+    mask = torch.zeros(1, 1, 8, 12)
+    mask[..., :6] = 1  # the left half is a key region
+    cond = latent_guidance(torch.randn(1, 8, 8, 12), torch.tensor([[10.0]]))
+    for strength in (1.0, 0.5):
+        out = sample(m, cond, (1, 8, 8, 12), steps=3, strength=strength, init=known, keep=(known, mask),
+                     generator=torch.Generator().manual_seed(1))
+        assert torch.allclose(out[..., :6], known[..., :6], atol=1e-5)
+        assert not torch.allclose(out[..., 6:], known[..., 6:], atol=1e-2)
+    odd = sample(m, latent_guidance(torch.randn(1, 8, 5, 7), torch.tensor([[10.0]])), (1, 8, 5, 7), steps=2,
+                 keep=(known[..., :5, :7], mask[..., :5, :7]), generator=torch.Generator().manual_seed(1))
+    assert odd.shape == (1, 8, 5, 7) and torch.allclose(odd[..., :6], known[..., :5, :6], atol=1e-5)
+
+
 def test_denoiser_file_round_trip_and_missing_file(tmp_path):
     m = ConditionalDenoiser(TINY_UNET)
     path = tmp_path / "lrisc_diffusion_tiny.safetensors"

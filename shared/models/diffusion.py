@@ -147,7 +147,8 @@ def make_scheduler(config: DenoiserConfig):
 @torch.no_grad()
 def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...], steps: int = 4,
            guidance: float = 1.0, strength: float = 1.0, init: torch.Tensor | None = None, eta: float = 0.0,
-           generator: torch.Generator | None = None) -> torch.Tensor:
+           generator: torch.Generator | None = None,
+           keep: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """DDIM sampling, written out. Returns the clean latent (B, L, h, w), normalised.
 
     Args:
@@ -157,6 +158,10 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
             (``steps`` are then spread over the last s of the schedule).
         init: (B, L, h, w) starting latent for strength < 1 (LRISC: ``z_hat``).
         eta: DDIM stochasticity (0 = deterministic given the initial noise).
+        keep: (known (B, L, h, w), mask (B, 1, h, w) in [0, 1]): hold the latent to ``known`` where
+            the mask is 1 (inpainting-style: key regions stay faithful to their received latents).
+            The predicted clean latent is replaced there at every step, and the last DDIM step
+            (alpha = 1) lands on it exactly.
     """
     f = 2 ** (len(model.config.block_out_channels) - 1)  # the UNet halves the grid this many times over
     ph, pw = -shape[-2] % f, -shape[-1] % f
@@ -164,7 +169,8 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
         pad = lambda t: F.pad(t, (0, pw, 0, ph), mode="replicate")  # noqa: E731
         padded = Conditions({k: pad(v) for k, v in cond.spatial.items()}, cond.vector)
         out = sample(model, padded, (*shape[:-2], shape[-2] + ph, shape[-1] + pw), steps, guidance, strength,
-                     None if init is None else pad(init), eta, generator)  # (B, L, h + ph, w + pw)
+                     None if init is None else pad(init), eta, generator,
+                     None if keep is None else (pad(keep[0]), pad(keep[1])))  # (B, L, h + ph, w + pw)
         return out[..., : shape[-2], : shape[-1]]
     p = next(model.parameters())
     sched = make_scheduler(model.config)
@@ -183,6 +189,9 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
         if guidance != 1.0:
             x0_u = model(x, tt, uncond)
             x0 = x0_u + guidance * (x0 - x0_u)
+        if keep is not None:
+            known, mask = keep  # (B, L, h, w), (B, 1, h, w)
+            x0 = mask.to(x0.dtype) * known.to(x0.dtype) + (1 - mask.to(x0.dtype)) * x0
         x = sched.step(x0, t, x, eta=eta, generator=generator).prev_sample
     return x
 
