@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.models.jscc import SNR_RANGE_DB, WEIGHTS_DIR, JSCCWeightsMissing
+from shared.models.jscc import SNR_RANGE_DB, WEIGHTS_DIR, read_configured, save_configured
 
 SNR_FEATURES = 16  # sinusoidal SNR features: smooth in dB, enough to separate 0..20 dB finely
 
@@ -198,27 +198,14 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
 
 def save_denoiser(model: ConditionalDenoiser, path: Path, metadata: dict[str, str]) -> None:
     """Weights + architecture as safetensors (fp16 halves the file; loading restores fp32 on CPU)."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, path, metadata={"config": json.dumps(model.config.to_dict()), **metadata})
-    path.chmod(0o644)
+    save_configured(model, path, metadata, dtype=torch.float16)
 
 
 def load_denoiser_file(path: Path, device: str = "cpu", fp16: bool = False) -> ConditionalDenoiser:
     """A :class:`ConditionalDenoiser` from :func:`save_denoiser`'s file, eval mode; fp16 only on CUDA."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise JSCCWeightsMissing(f"diffusion weights {path} are missing; train and export them: "
-                                 "semcom train lrisc --stage diffusion, then --export")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise JSCCWeightsMissing(f"{path} has no 'config' metadata; export it with semcom train lrisc --export")
-    model = ConditionalDenoiser(DenoiserConfig.from_dict(json.loads(meta["config"])))
-    model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    config, state = read_configured(path, "diffusion", "semcom train lrisc --stage diffusion")
+    model = ConditionalDenoiser(DenoiserConfig.from_dict(config))
+    model.load_state_dict({k: v.float() for k, v in state.items()})
     model = model.to(device).eval()
     return model.half() if fp16 and device.startswith("cuda") else model
 

@@ -19,7 +19,6 @@ back. The receiver reads the length from the payload's symbol count.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from shared.models.jscc import WEIGHTS_DIR, AFModule, JSCCWeightsMissing, Stage
+from shared.models.jscc import WEIGHTS_DIR, AFModule, Stage, read_configured
 from shared.models.latent_conv import ResBlock
 
 DOWNSAMPLE = 2  # latent grid -> symbol grid; with the latent codec's 8: 16x per image side
@@ -91,29 +90,11 @@ class LatentJSCC(nn.Module):
         return self.dec_out(h)
 
 
-def save_latent_jscc(net: LatentJSCC, path: Path, metadata: dict[str, str]) -> None:
-    """Weights + architecture (``config`` metadata) as safetensors, world-readable."""
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, path,
-              metadata={"config": json.dumps(net.config.to_dict()), **metadata})
-    path.chmod(0o644)
-
-
 def load_latent_jscc_file(path: Path) -> LatentJSCC:
-    """A :class:`LatentJSCC` from a file written by :func:`save_latent_jscc`, in eval mode."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise JSCCWeightsMissing(f"latent JSCC weights {path} are missing; train and export them: "
-                                 "semcom train lrisc --stage jscc, then --export")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise JSCCWeightsMissing(f"{path} has no 'config' metadata; export it with semcom train lrisc --export")
-    net = LatentJSCC(LatentJSCCConfig.from_dict(json.loads(meta["config"])))
-    net.load_state_dict(load_file(str(path)))
+    """A :class:`LatentJSCC` from a file written by :func:`~shared.models.jscc.save_configured`, in eval mode."""
+    config, state = read_configured(path, "latent JSCC", "semcom train lrisc --stage jscc")
+    net = LatentJSCC(LatentJSCCConfig.from_dict(config))
+    net.load_state_dict(state)
     return net.eval()
 
 

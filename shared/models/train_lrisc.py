@@ -50,9 +50,17 @@ from shared.models.diffusion import (
     sample,
     save_denoiser,
 )
-from shared.models.jscc import SNR_RANGE_DB, WEIGHTS_DIR, from_symbols, mmse_scale, snr_from_noise_var, to_symbols
+from shared.models.jscc import (
+    SNR_RANGE_DB,
+    WEIGHTS_DIR,
+    from_symbols,
+    mmse_scale,
+    save_configured,
+    snr_from_noise_var,
+    to_symbols,
+)
 from shared.models.latent_conv import save_conv_ae
-from shared.models.latent_jscc import LatentJSCC, load_latent_jscc_file, save_latent_jscc
+from shared.models.latent_jscc import LatentJSCC, load_latent_jscc_file
 from shared.models.train_jscc import channel, load_optimizer, save_optimizer
 from shared.models.train_latent import lr_at, psnr, sample_batch, validation_images
 from shared.models.training_data import DataSource, add_data_args, load_corpus, parse_data_source
@@ -271,7 +279,7 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     tags = {"train": json.dumps(meta["train"]), "step": str(meta["step"])}
     if stage == "jscc":
         model = stage_model
-        save_latent_jscc(model, path, tags)
+        save_configured(model, path, tags)
     else:
         model = stage_model.denoiser
         save_denoiser(model, path, tags)

@@ -25,10 +25,12 @@ from pydantic import Field, field_validator
 from shared.models.jscc import (
     DOWNSAMPLE,
     JSCCConfig,
-    cbr_of,
+    frame_tensor,
     from_symbols,
     load_jscc,
+    maps_for_cbr,
     mmse_scale,
+    padded,
     snr_from_noise_var,
     to_symbols,
 )
@@ -45,7 +47,6 @@ from shared.schemes.base import (
 )
 
 PAYLOAD = "jscc"
-SUPPORTED_CBR = {k: cbr_of(k) for k in JSCCConfig().rates}  # maps sent -> CBR, for the shipped architecture
 
 
 class DeepJSCCParams(SchemeParams):
@@ -56,18 +57,12 @@ class DeepJSCCParams(SchemeParams):
     @field_validator("cbr")
     @classmethod
     def _supported(cls, v: float) -> float:
-        if not any(abs(v - c) <= 0.02 * c for c in SUPPORTED_CBR.values()):
-            options = ", ".join(f"1/{1 / c:.0f} ({c:.5f})" for c in SUPPORTED_CBR.values())
-            raise ValueError(f"deepjscc supports cbr {options}")
+        maps_for_cbr(v, JSCCConfig().rates, "deepjscc")
         return v
 
     def maps(self) -> int:
         """Feature maps sent for this CBR."""
-        return min(SUPPORTED_CBR, key=lambda k: abs(SUPPORTED_CBR[k] - self.cbr))
-
-
-def padded(n: int) -> int:
-    return -(-n // DOWNSAMPLE) * DOWNSAMPLE
+        return maps_for_cbr(self.cbr, JSCCConfig().rates, "deepjscc")
 
 
 class DeepJSCCTransmit(Transmit):
@@ -80,9 +75,7 @@ class DeepJSCCTransmit(Transmit):
         k = self.params.maps()
         if k > net.config.latent_channels:
             raise ValueError(f"weights {self.params.weights} have {net.config.latent_channels} maps, cbr needs {k}")
-        x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
-        if (padded(h), padded(w)) != (h, w):
-            x = torch.nn.functional.pad(x, (0, padded(w) - w, 0, padded(h) - h), mode="replicate")  # (1, 3, H', W')
+        x = frame_tensor(frame)  # (1, 3, H', W'), padded to whole 16x16 cells
         z = net.encode(x, torch.tensor([[self.params.snr_db]]))  # (1, C, H'/16, W'/16)
         symbols = to_symbols(z, k)[0].numpy().astype(np.complex64)  # (k*H'*W'/512,)
         return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],

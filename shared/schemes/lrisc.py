@@ -26,7 +26,7 @@ import torch
 from pydantic import Field, field_validator
 
 from shared.models.diffusion import latent_guidance, load_denoiser, sample
-from shared.models.jscc import from_symbols, mmse_scale, snr_from_noise_var, to_symbols
+from shared.models.jscc import frame_tensor, from_symbols, maps_for_cbr, mmse_scale, padded, snr_from_noise_var, to_symbols
 from shared.models.latent_jscc import LatentJSCCConfig, load_latent_jscc
 from shared.schemes.base import (
     DecodeFailure,
@@ -44,7 +44,6 @@ PAYLOAD = "latent"
 LATENT_CODEC = "latent-conv-ae"  # the embedded latent codec the JSCC was trained on (its encoder is the transmitter's)
 RECEIVER_CODEC = "lrisc-latent-ae"  # the same encoder, with the decoder tuned jointly with the diffusion generator
 DOWNSAMPLE = 16  # latent codec 8x, JSCC 2x: pixels per symbol-grid cell, per side
-SUPPORTED_CBR = {k: k / (2 * 3 * DOWNSAMPLE * DOWNSAMPLE) for k in LatentJSCCConfig().rates}  # maps sent -> CBR
 # (feedback SNR floor in dB, maps sent). Measured JSCC-only on the validation photos (semcom eval,
 # steps=0, AWGN): at 15 dB half the maps give 22.19 dB against 22.49 with all of them; at 10 dB
 # three quarters give 22.10 against 22.35; at 5 dB they lose 0.35 dB and at 0 dB 0.46, so send all
@@ -67,13 +66,11 @@ class LriscParams(SchemeParams):
     @field_validator("cbr")
     @classmethod
     def _supported(cls, v: float) -> float:
-        if not any(abs(v - c) <= 0.02 * c for c in SUPPORTED_CBR.values()):
-            options = ", ".join(f"1/{1 / c:.0f} ({c:.5f})" for c in SUPPORTED_CBR.values())
-            raise ValueError(f"lrisc supports cbr {options}")
+        maps_for_cbr(v, LatentJSCCConfig().rates, "lrisc")
         return v
 
     def max_maps(self) -> int:
-        return min(SUPPORTED_CBR, key=lambda k: abs(SUPPORTED_CBR[k] - self.cbr))
+        return maps_for_cbr(self.cbr, LatentJSCCConfig().rates, "lrisc")
 
 
 def maps_for_snr(snr_db: float | None, max_maps: int) -> int:
@@ -81,10 +78,6 @@ def maps_for_snr(snr_db: float | None, max_maps: int) -> int:
     if snr_db is None:
         return max_maps
     return min(max_maps, next(k for floor, k in RATE_POLICY if snr_db >= floor))
-
-
-def padded(n: int) -> int:
-    return -(-n // DOWNSAMPLE) * DOWNSAMPLE
 
 
 @lru_cache(maxsize=4)
@@ -111,9 +104,7 @@ class LriscTransmit(Transmit):
         ae, std = latent_codec("cpu")
         jscc = load_latent_jscc(self.params.jscc_weights)
         h, w = frame.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
-        if (padded(h), padded(w)) != (h, w):
-            x = torch.nn.functional.pad(x, (0, padded(w) - w, 0, padded(h) - h), mode="replicate")  # (1, 3, H', W')
+        x = frame_tensor(frame, DOWNSAMPLE)  # (1, 3, H', W'), padded to whole symbol-grid cells
         z_n = ae.encoder(x * 2 - 1) / std  # (1, L, H'/8, W'/8)
         policy_snr = self.feedback_snr_db if self.params.rate_policy == "snr" else None
         tx_snr = self.feedback_snr_db if self.feedback_snr_db is not None else self.params.snr_db
@@ -130,6 +121,7 @@ class LriscReceive(Receive):
     def __init__(self, params: LriscParams):
         super().__init__(params)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.codec = RECEIVER_CODEC if params.steps else LATENT_CODEC  # the decoder trained on what this receiver makes
 
     @torch.no_grad()
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
@@ -137,7 +129,7 @@ class LriscReceive(Receive):
             raise DecodeFailure(f"no '{PAYLOAD}' payload")
         rx = payloads[PAYLOAD]
         jscc = load_latent_jscc(self.params.jscc_weights)
-        hp, wp = padded(height) // DOWNSAMPLE, padded(width) // DOWNSAMPLE
+        hp, wp = padded(height, DOWNSAMPLE) // DOWNSAMPLE, padded(width, DOWNSAMPLE) // DOWNSAMPLE
         k, rest = divmod(2 * rx.symbols.size, hp * wp)
         if rest or k not in jscc.config.rates or rx.noise_var.size != rx.symbols.size:
             raise DecodeFailure(f"{rx.symbols.size} symbols is no supported length for {height}x{width}")
@@ -151,14 +143,14 @@ class LriscReceive(Receive):
             gen = torch.Generator().manual_seed(self.params.seed)
             z_hat = sample(model, latent_guidance(z_hat, snr.to(self.device)), tuple(z_hat.shape), steps=self.params.steps,
                            guidance=self.params.guidance, strength=self.params.strength, init=z_hat, generator=gen)
-        ae, std = latent_codec(self.device, RECEIVER_CODEC if self.params.steps else LATENT_CODEC)
+        ae, std = latent_codec(self.device, self.codec)
         y = ae.decoder(z_hat.float() * std) * 0.5 + 0.5  # (1, 3, H', W')
         y = y[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
         return (y * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
     def warmup(self) -> None:
         load_latent_jscc(self.params.jscc_weights)
-        latent_codec(self.device, RECEIVER_CODEC if self.params.steps else LATENT_CODEC)
+        latent_codec(self.device, self.codec)
         if self.params.steps:
             load_denoiser(self.params.diffusion_weights, self.device)
 
