@@ -10,6 +10,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "latent": ("shared.models.train_latent", "the embedded latent codec (conv autoencoder)"),
     "jscc": ("shared.models.train_jscc", "the SNR-adaptive DeepJSCC baseline (ADJSCC AF modules)"),
     "lrisc": ("shared.models.train_lrisc", "LRISC: the latent JSCC (--stage jscc), then the conditional diffusion generator (--stage diffusion)"),
+    "semantic": ("shared.models.train_semantic", "the semantic generator of the spic scheme (low-res image + segmentation-map conditions)"),
 }
 
 

@@ -98,13 +98,14 @@ class ConditionalDenoiser(nn.Module):
             layers_per_block=config.layers_per_block,
             attention_head_dim=32,
             norm_num_groups=32,
-            class_embed_type="identity",
+            class_embed_type="identity" if config.vector else None,
         )
         n_vector = sum(d for _, d in config.vector) + len(config.vector)  # + one presence flag each
-        self.vector_embed = nn.Sequential(nn.Linear(n_vector, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.vector_embed = nn.Sequential(nn.Linear(n_vector, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)) \
+            if config.vector else None
 
-    def _inputs(self, x_t: torch.Tensor, cond: Conditions) -> tuple[torch.Tensor, torch.Tensor]:
-        """Concatenated UNet input (B, L + spatial + flags, h, w) and the vector embedding (B, emb)."""
+    def _inputs(self, x_t: torch.Tensor, cond: Conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Concatenated UNet input (B, L + spatial + flags, h, w) and the vector embedding (B, emb), or None without vector conditions."""
         b, _, h, w = x_t.shape
         maps, vecs = [x_t], []
         for name, c in self.config.spatial:
@@ -115,12 +116,12 @@ class ConditionalDenoiser(nn.Module):
             v = cond.vector.get(name)
             present = v is not None
             vecs += [v.to(x_t.dtype) if present else x_t.new_zeros(b, d), x_t.new_full((b, 1), float(present))]
-        return torch.cat(maps, dim=1), self.vector_embed(torch.cat(vecs, dim=1))
+        return torch.cat(maps, dim=1), self.vector_embed(torch.cat(vecs, dim=1)) if vecs else None
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
         """x_t (B, L, h, w), t (B,) integer timesteps -> predicted clean latent (B, L, h, w)."""
         inp, emb = self._inputs(x_t, cond)
-        return self.unet(inp, t, class_labels=emb.to(inp.dtype)).sample
+        return self.unet(inp, t, class_labels=None if emb is None else emb.to(inp.dtype)).sample
 
 
 def latent_guidance(z_hat: torch.Tensor, snr_db: torch.Tensor) -> Conditions:

@@ -37,7 +37,6 @@ from tqdm import tqdm
 from shared.cli import CliParser, UsageError, run_cli
 from shared.models.jscc import (
     SNR_RANGE_DB,
-    WEIGHTS_DIR,
     DeepJSCC,
     JSCCConfig,
     cbr_of,
@@ -51,7 +50,7 @@ from shared.models.jscc import (
 )
 from shared.bench.hardware import cpu_model
 from shared.models.train_latent import lr_at, psnr, sample_batch, validation_images
-from shared.models.training_data import DataSource, add_data_args, load_corpus, parse_data_source
+from shared.models.training_data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
 
 VAL_SNRS_DB = (0.0, 10.0, 20.0)  # validation points: both ends and the middle of the training range
 
@@ -296,13 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--warmup", type=int, default=TrainConfig.warmup)
     p.add_argument("--init-from", type=Path, default=None, help="start from these exported weights (fine-tuning)")
-    p.add_argument("--minutes", type=float, default=50.0, help="wall-clock budget of this run")
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--export", action="store_true", help="export the latest checkpoint to shared/weights and stop")
-    p.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR)
-    p.add_argument("--note", default="", help="with --export: a History paragraph for the model card")
+    add_run_args(p, minutes=50.0)
     args = p.parse_args(argv)
     ckpt_dir = args.ckpt_dir or Path("out") / args.name
 

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
 from shared.models.latent_conv import ConvAEConfig, ConvAutoencoder, EmbeddedLatentCodec, save_conv_ae
-from shared.models.training_data import DataSource, add_data_args, load_corpus, parse_data_source
+from shared.models.training_data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
 
 VALIDATION = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field")
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -231,12 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     add_data_args(p)
     p.add_argument("--ckpt-dir", type=Path, default=Path("out/latent_conv_ae"), help="checkpoint folder (resumes)")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
-    p.add_argument("--minutes", type=float, default=24.0, help="wall-clock budget of this run")
-    p.add_argument("--ckpt-every", type=int, default=200)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--export", action="store_true", help="export the latest checkpoint to shared/weights and stop")
-    p.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR)
+    add_run_args(p, minutes=24.0, ckpt_every=200, note=False)
     args = p.parse_args(argv)
 
     def body() -> int:

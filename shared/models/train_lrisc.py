@@ -63,7 +63,7 @@ from shared.models.latent_conv import save_conv_ae
 from shared.models.latent_jscc import LatentJSCC, load_latent_jscc_file
 from shared.models.train_jscc import channel, load_optimizer, save_optimizer
 from shared.models.train_latent import lr_at, psnr, sample_batch, validation_images
-from shared.models.training_data import DataSource, add_data_args, load_corpus, parse_data_source
+from shared.models.training_data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
 
 STAGES = ("jscc", "diffusion")
 WEIGHT_NAMES = {"jscc": "lrisc_jscc", "diffusion": "lrisc_diffusion"}
@@ -213,6 +213,16 @@ def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minute
     groups = [{"params": list(model.parameters()), "lr_scale": 1.0}] if stage == "jscc" else \
         [{"params": list(model.denoiser.parameters()), "lr_scale": 1.0},
          {"params": list(model.decoder.parameters()), "lr_scale": cfg.decoder_lr_scale}]
+    fit(f"lrisc {stage}", stage, model, groups, step_loss, lambda: validate(stage, model, frozen, cfg), data, ckpt_dir, cfg,
+        minutes, video_stride, ckpt_every, log_every, command)
+
+
+def fit(title: str, stage: str, model: nn.Module, groups: list[dict], step_loss: Callable, validate_now: Callable[[], dict],
+        data: DataSource, ckpt_dir: Path, cfg, minutes: float, video_stride: int, ckpt_every: int, log_every: int,
+        command: str) -> None:
+    """The training loop every generative-core stage shares: Adam over ``groups`` (each with an ``lr_scale``),
+    warm-up + cosine lr, grad-norm clip 1, progress bar, log lines, validation and safetensors checkpoints
+    in ``ckpt_dir`` (resumed when present). ``step_loss(x, gen) -> (loss, terms)`` on a batch of crops."""
     opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
     paths = {k: ckpt_dir / f"{k}.{ext}" for k, ext in (("model", "safetensors"), ("optimizer", "safetensors"), ("state", "json"))}
     step, wall, history = 0, 0.0, []
@@ -223,7 +233,8 @@ def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minute
         step, wall, history = meta["step"], meta["wall_s"], meta["history"]
         print(f"resumed at step {step} ({wall:.0f} s trained)", flush=True)
     images = load_corpus(data, video_stride)
-    print(f"{stage}: {sum(p.numel() for p in model.parameters()):,} parameters; corpus {len(images)} images from {data}", flush=True)
+    print(f"{title}: {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters; "
+          f"corpus {len(images)} images from {data}", flush=True)
     rng, gen = np.random.default_rng(cfg.seed + step), torch.Generator().manual_seed(cfg.seed + step)
     model.train()
     t0, window = time.time() - wall, []
@@ -236,7 +247,7 @@ def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minute
                                               "train": asdict(cfg), "command": command, "hardware": cpu_model(),
                                               "threads": torch.get_num_threads(), "data": str(data), "video_stride": video_stride}))
 
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"lrisc {stage}", unit="step", mininterval=10, dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=step, desc=title, unit="step", mininterval=10, dynamic_ncols=True)
     while step < cfg.steps and time.time() - t0 < minutes * 60:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg) * g["lr_scale"]
@@ -254,14 +265,14 @@ def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minute
                      **{k: float(np.mean([w[k] for w in window])) for k in window[0]}}
             window = []
             if step % ckpt_every == 0 or step == cfg.steps:
-                entry["val"] = validate(stage, model, frozen, cfg)
+                entry["val"] = validate_now()
             history.append(entry)
             bar.write(json.dumps(entry))
         if step % ckpt_every == 0:
             checkpoint()
     bar.close()
     if not history or "val" not in history[-1]:
-        history.append({"step": step, "wall_s": round(time.time() - t0, 1), "val": validate(stage, model, frozen, cfg)})
+        history.append({"step": step, "wall_s": round(time.time() - t0, 1), "val": validate_now()})
     checkpoint()
     print(f"stopped at step {step} after {time.time() - t0:.0f} s", flush=True)
 
@@ -356,13 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3 jscc, 2e-4 diffusion)")
     p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight, help="diffusion: effnet_dist weight (0 = none)")
-    p.add_argument("--minutes", type=float, default=45.0, help="wall-clock budget of this run")
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--export", action="store_true", help="export the latest checkpoint to shared/weights and stop")
-    p.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR)
-    p.add_argument("--note", default="", help="with --export: a History paragraph for the model card")
+    add_run_args(p, minutes=45.0)
     args = p.parse_args(argv)
     ckpt_dir = args.ckpt_dir or Path("out") / WEIGHT_NAMES[args.stage]
 

@@ -53,6 +53,19 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-stride", type=int, default=5, help="use every Nth video frame (default: %(default)s)")
 
 
+def add_run_args(parser: argparse.ArgumentParser, minutes: float, ckpt_every: int = 250, note: bool = True) -> None:
+    """The options every trainer shares: time budget, checkpoint and log cadence, threads, export."""
+    parser.add_argument("--minutes", type=float, default=minutes, help="wall-clock budget of this run (default: %(default)s)")
+    parser.add_argument("--ckpt-every", type=int, default=ckpt_every, help="steps between checkpoints and validations")
+    parser.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--export", action="store_true", help="export the latest checkpoint to shared/weights and stop")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[1] / "weights",
+                        help="where --export writes (default: shared/weights)")
+    if note:
+        parser.add_argument("--note", default="", help="with --export: a History paragraph for the model card")
+
+
 def video_frames(path: Path, stride: int) -> list[np.ndarray]:
     """Every ``stride``-th frame of a video as (H, W, 3) uint8 RGB."""
     frames, cap, i = [], cv2.VideoCapture(str(path)), 0

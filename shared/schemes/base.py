@@ -91,7 +91,8 @@ class SchemeSpec:
 SCHEMES: dict[str, SchemeSpec] = {}
 # every scheme module registers itself when imported; they load on first use, so a process
 # that never encodes or decodes (the channel proxy) never pays for torch and models
-SCHEME_MODULES = ("shared.schemes.digital", "shared.schemes.deepjscc", "shared.schemes.lrisc")
+SCHEME_MODULES = ("shared.schemes.digital", "shared.schemes.deepjscc", "shared.schemes.lrisc",
+                  "shared.schemes.spic", "shared.schemes.keyregion", "shared.schemes.full")
 
 
 def register(spec: SchemeSpec) -> SchemeSpec:

@@ -1,0 +1,14 @@
+"""``full``: segmentation map + key-region latents + caption, the design card's complete semantic scheme.
+
+The union of ``spic``'s map and ``keyregion``'s key latents, mask and caption (no low-res image):
+the semantic generator is conditioned on all three and holds the key regions to their received
+latents. Parts, coding and the receiver: :mod:`shared.schemes.semantic`.
+"""
+from __future__ import annotations
+
+from shared.schemes.keyregion import KeyRegionParams
+from shared.schemes.semantic import register_semantic
+
+SPEC = register_semantic(
+    "full", KeyRegionParams,
+    "full: segmentation map + key latents (analog) + caption, then diffusion conditioned on all three")

@@ -1,0 +1,23 @@
+"""``keyregion``: key-region latents (analog) + key mask (lossless) + caption of the rest (seed paper 001).
+
+Transmit: the default key-region selector's mask (faces, else the salient region) on the latent
+grid; the latent codec's values under it as analog symbols, repeated ``key_repeat`` x; the default
+captioner's text for the frame with the key region blanked (not re-sent while unchanged).
+Receive: the semantic generator samples the frame from the caption and the key latents, holding
+the latent to the received key latents inside the mask at every DDIM step, so the key region stays
+faithful and the rest is generated. Parts, coding and the receiver: :mod:`shared.schemes.semantic`.
+"""
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.schemes.semantic import SemanticParams, register_semantic
+
+
+class KeyRegionParams(SemanticParams):
+    key_repeat: int = Field(default=1, ge=1, le=8)  # analog repetitions of the key latents: r x the channel uses, ~r x the SNR
+
+
+SPEC = register_semantic(
+    "keyregion", KeyRegionParams,
+    "key regions: key latents (analog) + key mask + caption of the rest, then diffusion that keeps the key regions")

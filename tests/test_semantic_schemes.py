@@ -1,0 +1,154 @@
+"""The semantic schemes (spic, keyregion, full): conditions, analog key latents, reuse, lost parts, end to end."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from shared.config import ChannelConfig
+from shared.models.semantic_conditions import (
+    EDGE_CHANNELS,
+    SCHEME_CONDITIONS,
+    edge_condition,
+    lowres_condition,
+    non_key,
+    semantic_conditions,
+)
+from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
+from shared.schemes.base import Received, get_scheme
+from shared.schemes.semantic import SCHEME_PARTS, pack_key, unpack_key
+from shared.sources import skimage_photos, square_resize
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, np.ndarray]:
+    p = skimage_photos()
+    return {name: square_resize(p[name], 64) for name in ("astronaut", "coffee")}  # (64, 64, 3) uint8 each
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    d = (a.astype(np.float64) - b.astype(np.float64)) ** 2
+    mse = d[mask].mean() if mask is not None else d.mean()
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+def round_trip(scheme, frame, snr_db, params=None, encoder=None, decoder=None, seq=0):
+    encoder = encoder or FrameEncoder(scheme, params)
+    header, symbols, encoded = encoder.encode(frame, seq)
+    header, symbols, _ = ChannelStage(ChannelConfig(snr_db=snr_db, seed=3)).process(header, symbols)
+    decoder = decoder or FrameDecoder()
+    return decoder.decode(header, symbols), header, encoded
+
+
+def test_edge_condition_marks_region_boundaries_on_the_latent_grid():
+    labels = np.zeros((64, 64), np.uint8)
+    labels[:, 20:] = 1  # one vertical boundary, between columns 19 and 20
+    e = edge_condition(labels)  # (1, 16, 8, 8)
+    assert e.shape == (1, EDGE_CHANNELS, 8, 8)
+    cells = e[0].sum(0)  # (8, 8): boundary bits per latent cell
+    assert torch.all(cells[:, 2] > 0) and cells.sum() == cells[:, 2].sum()  # column 19 lies in latent column 2 only
+    odd = edge_condition(np.zeros((61, 70), np.uint8))  # odd frames pad to whole latent cells
+    assert odd.shape == (1, EDGE_CHANNELS, 8, 9) and odd.sum() == 0
+
+
+def test_lowres_condition_range_and_non_key_fill(photos):
+    small = photos["astronaut"][::8, ::8]  # (8, 8, 3)
+    c = lowres_condition(small, 64, 64)
+    assert c.shape == (1, 3, 8, 8) and c.min() >= -1 and c.max() <= 1
+    key = np.zeros((64, 64), bool)
+    key[:32] = True
+    filled = non_key(photos["astronaut"], key)
+    assert np.all(filled[~key] == photos["astronaut"][~key])
+    assert len(np.unique(filled[key].reshape(-1, 3), axis=0)) == 1  # one flat colour over the key region
+
+
+def test_semantic_conditions_reject_unknown_names():
+    with pytest.raises(ValueError, match="unknown condition"):
+        semantic_conditions(depth=torch.zeros(1, 1, 8, 8))
+    assert set(SCHEME_CONDITIONS) == set(SCHEME_PARTS)
+
+
+def test_key_latents_round_trip_and_lmmse_error_matches_theory():
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal(20001).astype(np.float32)  # odd: the last symbol is half padding
+    symbols, scale = pack_key(values)
+    assert symbols.size == 10001 and abs(np.mean(np.abs(symbols) ** 2) - 1) < 1e-3
+    clean = Received(symbols, np.full(symbols.size, 1e-9, np.float32))
+    assert np.allclose(unpack_key(clean, values.size, 1, scale), values, atol=1e-3)
+    for repeat in (1, 4):
+        nv = 10 ** (-5 / 10)  # 5 dB
+        tx = np.tile(symbols, repeat)
+        noise = (rng.standard_normal(tx.size) + 1j * rng.standard_normal(tx.size)) * np.sqrt(nv / 2)
+        est = unpack_key(Received((tx + noise).astype(np.complex64), np.full(tx.size, nv, np.float32)), values.size, repeat, scale)
+        nv_c = nv / repeat  # maximum-ratio combining of r repeats
+        theory = scale**2 * nv_c / (1 + nv_c) / 2  # LMMSE error of a unit-power complex symbol, per real
+        # the last (padded) symbol aside, the mean squared error per real value matches theory within 5%
+        assert abs(np.mean((est[:-1] - values[:-1]) ** 2) / theory - 1) < 0.05
+
+
+@pytest.mark.parametrize("scheme", ["spic", "keyregion", "full"])
+def test_scheme_round_trip_resembles_the_frame(scheme, photos):
+    frame, other = photos["astronaut"], photos["coffee"]
+    out, header, encoded = round_trip(scheme, frame, 20.0)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    names = {p.name for p in header.payloads}
+    assert names <= set(SCHEME_PARTS[scheme]) and names >= set(SCHEME_PARTS[scheme]) - {"key"}
+    assert psnr(out, frame) > psnr(out, other) + 1  # the picture is of this frame, not any frame
+
+
+def noiseless(encoded) -> dict[str, Received]:
+    """Payloads as a perfect channel delivers them."""
+    return {p.name: Received(p.symbols, np.full(p.symbols.size, 1e-6, np.float32)) for p in encoded.payloads}
+
+
+def test_reuse_omits_unchanged_map_and_caption_and_the_receiver_holds_them(photos):
+    frame = photos["astronaut"]
+    spec = get_scheme("full")
+    params = spec.params()
+    tx = spec.transmit(params)
+    first, second = tx.encode(frame), tx.encode(frame)
+    assert {"map", "caption"} <= {p.name for p in first.payloads}
+    assert not {"map", "caption"} & {p.name for p in second.payloads}  # unchanged: not re-sent
+    assert sum(p.symbols.size for p in second.payloads) < sum(p.symbols.size for p in first.payloads)
+    rx = spec.receive(params)
+    a, b = rx.decode(noiseless(first), 64, 64), rx.decode(noiseless(second), 64, 64)
+    assert np.array_equal(a, b)  # the held map and caption make the same picture
+    late = spec.receive(params).decode(noiseless(second), 64, 64)  # a receiver that joined late lacks them
+    assert not np.array_equal(a, late)
+    again = spec.transmit(spec.params(reuse=False))
+    again.encode(frame)
+    assert {"map", "caption"} <= {p.name for p in again.encode(frame).payloads}
+
+
+def test_a_lost_map_drops_its_condition_but_a_lost_lowres_loses_the_frame(photos):
+    from shared.schemes.base import DecodeFailure
+
+    spec = get_scheme("spic")
+    params = spec.params()
+    encoded = spec.transmit(params).encode(photos["astronaut"])
+    rng = np.random.default_rng(1)
+    rx = {}
+    for p in encoded.payloads:
+        junk = (rng.standard_normal(p.symbols.size) + 1j * rng.standard_normal(p.symbols.size)).astype(np.complex64)
+        good = p.name == "lowres"
+        rx[p.name] = Received(p.symbols if good else junk, np.full(p.symbols.size, 0.01, np.float32))
+    receiver = spec.receive(params)
+    assert receiver.decode(rx, 64, 64).shape == (64, 64, 3)
+    assert receiver.lost == {"map": 1}
+    rx["lowres"] = rx["map"]
+    with pytest.raises(DecodeFailure, match="low-res"):
+        receiver.decode(rx, 64, 64)
+
+
+def test_keyregion_keeps_the_key_region_faithful():
+    frame = square_resize(skimage_photos()["astronaut"], 128)  # a face the cascade finds
+    out, header, encoded = round_trip("keyregion", frame, 20.0)
+    assert encoded.info["key_cells"] > 0
+    key_symbols = next(p.n_symbols for p in header.payloads if p.name == "key")
+    assert key_symbols == 8 * encoded.info["key_cells"] // 2  # 8 latent values per cell, two per complex symbol
+    from shared.sideinfo.maps import block_any, upsample
+
+    from shared.models.registry import default_model, load_model
+    grid = block_any(load_model(default_model("key_regions"), role="key_regions").select(frame), 8)
+    key = upsample(grid, 8, 128, 128)
+    assert psnr(out, frame, key) > psnr(out, frame, ~key) + 2  # faithful inside, generated outside
