@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from shared.channel.simulator import ChannelSimulator, Realization, apply_channel
+from shared.cli import UsageError
 from shared.config import ChannelConfig
 from shared.phy.equalize import equalize
 from shared.protocol import PROTOCOL_VERSION, Header, Kind, PayloadDescriptor, ProtocolError
@@ -110,7 +111,12 @@ class FrameDecoder:
     def prepare(self, header: Header) -> None:
         """Build and warm the decoder a stream announces (in its probe) before its first frame."""
         if header.scheme and self._key(header) not in self._decoders:
-            self._decoder(header).warmup()
+            dec = self._decoder(header)
+            try:
+                dec.warmup()
+            except UsageError as exc:  # e.g. hub weights this receiver does not have: refuse the stream, keep serving
+                self._decoders.pop(self._key(header), None)
+                raise ProtocolError("model_unavailable", str(exc)) from None
 
     def decode(self, header: Header, payloads: list[np.ndarray]) -> np.ndarray:
         """-> frame (H, W, 3) uint8. Raises ProtocolError (bad message) or DecodeFailure (lost frame)."""
@@ -130,4 +136,7 @@ class FrameDecoder:
             desc.name: Received(s, v)
             for desc, s, v in zip(header.payloads, np.split(x_hat, cuts), np.split(noise_var, cuts))
         }
-        return dec.decode(received, header.height, header.width)
+        try:
+            return dec.decode(received, header.height, header.width)
+        except UsageError as exc:
+            raise ProtocolError("model_unavailable", str(exc)) from None

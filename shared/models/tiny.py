@@ -10,6 +10,7 @@ thousand parameters. Used by the tests and by ``benchmarks/bench_extractors.py``
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -62,6 +63,68 @@ def _taesd(path: Path, levels: int = 2) -> None:
                     latent_channels=4).save_pretrained(path)
 
 
+def _clip_text(path: Path):
+    """A tiny CLIP tokenizer (a handful of whole words, no merges) and text encoder, as SD pipelines take."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, **{f"{w}</w>": i + 2 for i, w in enumerate(TINY_WORDS[5:])}}
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    (path / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(path / "vocab.json"), str(path / "merges.txt"), model_max_length=16)
+    encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                           num_attention_heads=2, max_position_embeddings=16, projection_dim=16,
+                                           bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    return tokenizer, encoder
+
+
+def _sd_unet(in_channels: int, **extra):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=in_channels,
+                                out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=2, norm_num_groups=4, **extra)
+
+
+def _sd_pipeline(path: Path, kind: str) -> None:
+    """A tiny Stable Diffusion pipeline: ``img2img`` (text-to-image weights), ``inpaint`` or ``x4-upscaler``."""
+    import diffusers as d
+
+    tokenizer, encoder = _clip_text(path / "_tokenizer_src")
+    vae = d.AutoencoderKL(block_out_channels=(8, 16), layers_per_block=1, latent_channels=4, norm_num_groups=4,
+                          down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                          scaling_factor=0.08333 if kind == "x4-upscaler" else 0.18215)  # the real checkpoints' factors
+    common = dict(vae=vae, text_encoder=encoder, tokenizer=tokenizer, scheduler=d.DDIMScheduler(steps_offset=1, clip_sample=False))
+    if kind == "x4-upscaler":
+        pipe = d.StableDiffusionUpscalePipeline(unet=_sd_unet(7, class_embed_type=None, num_class_embeds=1000),
+                                                low_res_scheduler=d.DDPMScheduler(), **common)
+    else:
+        cls = d.StableDiffusionInpaintPipeline if kind == "inpaint" else d.StableDiffusionImg2ImgPipeline
+        pipe = cls(unet=_sd_unet(9 if kind == "inpaint" else 4), safety_checker=None, feature_extractor=None,
+                   requires_safety_checker=False, **common)
+    pipe.save_pretrained(path)
+
+
+def _controlnet(path: Path) -> None:
+    from diffusers import ControlNetModel
+
+    ControlNetModel(block_out_channels=(8, 16), layers_per_block=1, in_channels=4, cross_attention_dim=16,
+                    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), attention_head_dim=2, norm_num_groups=4,
+                    conditioning_embedding_out_channels=(8, 8)).save_pretrained(path)
+
+
+def _lora(path: Path) -> None:
+    """A LoRA adapter (peft) for the tiny SD UNet's attention, saved as diffusers' save_lora_weights does."""
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = _sd_unet(4)
+    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
+    StableDiffusionPipeline.save_lora_weights(path, unet_lora_layers=get_peft_model_state_dict(unet))
+
+
 def save_tiny(name: str, path: Path, levels: int = 2) -> Path:
     """Write a tiny model for registry entry ``name`` to ``path``; return ``path``.
 
@@ -69,7 +132,9 @@ def save_tiny(name: str, path: Path, levels: int = 2) -> Path:
     """
     torch.manual_seed(0)  # deterministic weights
     builders = {"segformer-b0-ade": _segformer, "segformer-b0-cityscapes": _segformer, "blip-base": _blip,
-                "sd-vae": lambda p: _sd_vae(p, levels), "taesd": lambda p: _taesd(p, levels)}
+                "sd-vae": lambda p: _sd_vae(p, levels), "taesd": lambda p: _taesd(p, levels),
+                "sd-img2img": lambda p: _sd_pipeline(p, "img2img"), "sd-inpaint": lambda p: _sd_pipeline(p, "inpaint"),
+                "sd-x4-upscaler": lambda p: _sd_pipeline(p, "x4-upscaler"), "controlnet-seg": _controlnet, "sd-lora": _lora}
     if name not in builders:
         raise ValueError(f"no tiny config for '{name}'; have: {', '.join(builders)}")
     builders[name](Path(path))

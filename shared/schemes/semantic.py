@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from typing import Literal
 
 import numpy as np
 import torch
@@ -69,6 +70,12 @@ SCHEME_PARTS = {
     "keyregion": ("mask", "key", "caption"),
     "full": ("map", "mask", "key", "caption"),
 }
+HUB_ID = r"^$|^none$|^[A-Za-z0-9][\w.-]{0,95}/[\w-][\w.-]{0,95}$"  # owner/name (no path tricks), or empty
+HUB_DEFAULTS = {  # scheme -> (model, ControlNet): the public checkpoints each scheme's hub path is made for
+    "spic": ("stable-diffusion-v1-5/stable-diffusion-v1-5", "lllyasviel/sd-controlnet-seg"),
+    "keyregion": ("stable-diffusion-v1-5/stable-diffusion-inpainting", ""),
+    "full": ("stable-diffusion-v1-5/stable-diffusion-inpainting", "lllyasviel/sd-controlnet-seg"),
+}
 REUSED = ("map", "caption")  # parts not re-sent while unchanged
 GENERATOR = "semantic_diffusion"  # shared/weights/<name>.safetensors
 DECODER = "lrisc-latent-ae"  # the latent decoder the generator was trained through
@@ -82,6 +89,12 @@ class SemanticParams(SchemeParams):
     seed: int = Field(default=0, ge=0)  # sampling noise: the same side information gives the same picture
     reuse: bool = True  # map and caption are not re-sent while unchanged (video); False sends them every frame
     link: LinkConfig = LinkConfig(ldpc_k=1024)  # 16-QAM r 1/2 in 128-byte blocks: little padding on small parts
+    # the generator: the embedded one, or Stable-Diffusion-family pipelines (shared.models.hub_generator) named by
+    # hub id only, which the receiver looks up in $SEMCOM_HUB_DIR or its Hugging Face cache (a header never names a path)
+    generator: Literal["embedded", "hub"] = "embedded"  # embedded: works offline on any machine
+    hub_model: str = Field(default="", pattern=HUB_ID)  # "" = the scheme's usual model (HUB_DEFAULTS)
+    hub_controlnet: str = Field(default="", pattern=HUB_ID)  # "" = the scheme's usual ControlNet-seg ("none" for none)
+    hub_lora: str = Field(default="", pattern=HUB_ID)  # a LoRA adapter (diffusers save_lora_weights format); "" = none
 
 
 def pack_key(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -101,6 +114,12 @@ def unpack_key(rx: Received, n_values: int, repeat: int, scale: float) -> np.nda
     nv = 1.0 / w.sum(0)  # (n/2,)
     c = combined / (1.0 + nv) * scale  # LMMSE estimate of unit-power symbols, rescaled
     return np.stack([c.real, c.imag], 1).reshape(-1)[:n_values].astype(np.float32)
+
+
+def hub_sources(scheme: str, p: SemanticParams) -> tuple[str, str, str]:
+    """(model, controlnet, lora) hub ids for ``scheme``, the scheme's usual ones where ``p`` leaves them empty."""
+    model, control = HUB_DEFAULTS[scheme]
+    return p.hub_model or model, "" if p.hub_controlnet == "none" else p.hub_controlnet or control, p.hub_lora
 
 
 class SemanticTransmit(Transmit):
@@ -209,42 +228,76 @@ class SemanticReceive(Receive):
         z[:, grid] = unpack_key(rx, n, self.params.key_repeat, scale).reshape(channels, -1)
         return torch.from_numpy(z)[None], torch.from_numpy(grid.astype(np.float32))[None, None]
 
+    def _arrived(self, payloads: dict[str, Received], height: int, width: int) -> dict:
+        """The scheme's parts as decoded this frame (or held): ``lowres`` (h, w, 3) uint8 at its coded size,
+        ``labels`` (H, W), ``key`` (latents (1, L, gh, gw), mask (1, 1, gh, gw)), ``caption`` str; None where lost."""
+        parts = SCHEME_PARTS[self.scheme]
+        got: dict = {}
+        if "lowres" in parts:
+            f = self.params.lowres_factor
+            data = self._digital("lowres", payloads)
+            got["lowres"] = decode_image(data, -(-height // f), -(-width // f)) if data else None
+            if got["lowres"] is None:
+                raise DecodeFailure("low-res image lost (LDPC/CRC)")
+        if "map" in parts:
+            labels = self._held("map", payloads, decode_map)
+            got["labels"] = labels if labels is not None and labels.shape == (height, width) else None
+        if "key" in parts:
+            got["key"] = self._key(payloads, *latent_grid(height, width))
+        if "caption" in parts:
+            got["caption"] = self._held("caption", payloads, decode_text)
+        return got
+
     @torch.no_grad()
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
+        got = self._arrived(payloads, height, width)
+        if self.params.generator == "hub":
+            return self._generate_hub(got, height, width)
         p = self.params
         gh, gw = latent_grid(height, width)
-        parts: dict[str, torch.Tensor | None] = {}
+        cond = {"lowres": lowres_condition(got["lowres"], height, width) if got.get("lowres") is not None else None,  # (1, 3, gh, gw)
+                "edges": edge_condition(got["labels"]) if got.get("labels") is not None else None,  # (1, 16, gh, gw)
+                "key": key_condition(*got["key"]) if got.get("key") is not None else None,  # (1, 9, gh, gw)
+                "caption": caption_condition([got["caption"]]) if got.get("caption") is not None else None}  # (1, 384)
         init = None
-        if "lowres" in SCHEME_PARTS[self.scheme]:
-            data = self._digital("lowres", payloads)
-            small = decode_image(data, -(-height // p.lowres_factor), -(-width // p.lowres_factor)) if data else None
-            if small is None:
-                raise DecodeFailure("low-res image lost (LDPC/CRC)")
-            parts["lowres"] = lowres_condition(small, height, width)  # (1, 3, gh, gw)
-            if p.strength < 1:  # start from the upsampled low-res image's latent
-                enc, std = latent_codec(self.device, ENCODER)
-                up = F.interpolate(parts["lowres"], size=(gh * LATENT_FACTOR, gw * LATENT_FACTOR), mode="bicubic").clamp(-1, 1)
-                init = enc.encoder(up.to(self.device)) / std  # (1, L, gh, gw)
-        if "map" in SCHEME_PARTS[self.scheme]:
-            labels = self._held("map", payloads, decode_map)
-            parts["edges"] = edge_condition(labels) if labels is not None and labels.shape == (height, width) else None
-        keep = None
-        if "key" in SCHEME_PARTS[self.scheme]:
-            key = self._key(payloads, gh, gw)
-            parts["key"] = key_condition(*key) if key is not None else None
-            keep = tuple(t.to(self.device) for t in key) if key is not None else None
-        if "caption" in SCHEME_PARTS[self.scheme]:
-            text = self._held("caption", payloads, decode_text)
-            parts["caption"] = caption_condition([text], self.device) if text is not None else None
-        cond = semantic_conditions(**{k: None if v is None else v.to(self.device) for k, v in parts.items()})
+        if cond["lowres"] is not None and p.strength < 1:  # spic: start from the upsampled low-res image's latent
+            enc, std = latent_codec(self.device, ENCODER)
+            up = F.interpolate(cond["lowres"], size=(gh * LATENT_FACTOR, gw * LATENT_FACTOR), mode="bicubic").clamp(-1, 1)
+            init = enc.encoder(up.to(self.device)) / std  # (1, L, gh, gw)
+        keep = tuple(t.to(self.device) for t in got["key"]) if got.get("key") is not None else None
         model = load_denoiser(GENERATOR, self.device)
-        z0 = sample(model, cond, (1, model.config.latent_channels, gh, gw), steps=p.steps, guidance=p.guidance,
-                    strength=p.strength, init=init, generator=torch.Generator().manual_seed(p.seed), keep=keep)
+        z0 = sample(model, semantic_conditions(**{k: v.to(self.device) for k, v in cond.items() if v is not None}),
+                    (1, model.config.latent_channels, gh, gw), steps=p.steps, guidance=p.guidance, strength=p.strength,
+                    init=init, generator=torch.Generator().manual_seed(p.seed), keep=keep)
+        return self._pixels(z0, height, width)
+
+    def _pixels(self, z: torch.Tensor, height: int, width: int) -> np.ndarray:
+        """Normalised latent (1, L, gh, gw) -> (height, width, 3) uint8 through the receiver's latent decoder."""
         ae, std = latent_codec(self.device, DECODER)
-        y = (ae.decoder(z0.float() * std) * 0.5 + 0.5)[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
+        y = (ae.decoder(z.float().to(self.device) * std) * 0.5 + 0.5)[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
         return (y * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
+    def _generate_hub(self, got: dict, height: int, width: int) -> np.ndarray:
+        """The Stable-Diffusion-family path (:mod:`shared.models.hub_generator`): the key region decoded to pixels
+        by the embedded latent decoder, the rest painted by the hub pipeline."""
+        from shared.models.hub_generator import load_hub_generator
+
+        p = self.params
+        key_image = key_mask = None
+        if got.get("key") is not None:
+            z_key, grid = got["key"]
+            key_image = self._pixels(z_key, height, width)
+            key_mask = upsample(grid[0, 0].bool().numpy(), LATENT_FACTOR, height, width)  # (H, W)
+        gen = load_hub_generator(self.scheme, *hub_sources(self.scheme, p), self.device)
+        return gen.generate(height, width, prompt=got.get("caption") or "", lowres=got.get("lowres"), labels=got.get("labels"),
+                            key_image=key_image, key_mask=key_mask, steps=p.steps, strength=p.strength,
+                            guidance=p.guidance, seed=p.seed)
+
     def warmup(self) -> None:
+        if self.params.generator == "hub":
+            from shared.models.hub_generator import load_hub_generator
+
+            load_hub_generator(self.scheme, *hub_sources(self.scheme, self.params), self.device)
         load_denoiser(GENERATOR, self.device)
         latent_codec(self.device, DECODER)
         latent_codec(self.device, ENCODER)
