@@ -81,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         if ns.list_schemes:
-            from shared.schemes.base import SCHEMES, scheme_names
+            import textwrap
+
+            from shared.schemes.base import SCHEMES, param_defaults, scheme_names
 
             for name in scheme_names():
                 print(f"{name:<12} {SCHEMES[name].help}")
+                print(textwrap.fill(" ".join(param_defaults(SCHEMES[name].params)), width=100,
+                                    initial_indent=" " * 13 + "--param ", subsequent_indent=" " * 21))
             return 0
         if ns.frames < 1 or ns.fps < 0 or ns.window < 0 or not 16 <= ns.size <= 4096:
             raise UsageError("--frames must be >= 1, --fps and --window >= 0 and --size within [16, 4096]")

@@ -202,3 +202,15 @@ def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_pa
     for a, b in zip(shipped.net.encoder.state_dict().values(), tuned.net.encoder.state_dict().values()):
         assert torch.equal(a, b)  # the transmitter's encoder is untouched: only the receiver's decoder moves
     assert torch.allclose(shipped.latent_std, tuned.latent_std, atol=1e-4)
+
+
+def test_few_step_sampling_starts_at_the_noise_level_it_claims():
+    from shared.models.diffusion import make_scheduler
+
+    sched = make_scheduler(TINY_UNET)  # 100 training timesteps
+    sched.set_timesteps(1)
+    assert sched.timesteps.tolist() == [99]  # one step from pure noise is told it is pure noise
+    sched.set_timesteps(2)
+    assert sched.timesteps.tolist() == [99, 49]  # so steps=1, strength=0.5 starts half-way, not at t = 0
+    sched.set_timesteps(4)
+    assert sched.timesteps.tolist()[0] == 99 and sched.timesteps.tolist()[-1] == 24

@@ -152,3 +152,12 @@ def test_keyregion_keeps_the_key_region_faithful():
     grid = block_any(load_model(default_model("key_regions"), role="key_regions").select(frame), 8)
     key = upsample(grid, 8, 128, 128)
     assert psnr(out, frame, key) > psnr(out, frame, ~key) + 2  # faithful inside, generated outside
+
+
+def test_list_schemes_shows_every_param_with_its_default(capsys):
+    from shared.demo import main
+
+    assert main(["--list-schemes"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("spic ", "keyregion ", "full ", "lowres_factor=8", "key_repeat=1", "link.ldpc_k=1024", "generator=embedded"):
+        assert expected in out

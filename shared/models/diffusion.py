@@ -141,8 +141,11 @@ def make_scheduler(config: DenoiserConfig):
     """The DDIM scheduler matching the training schedule (x0 prediction, no clipping: latents are unbounded)."""
     from diffusers import DDIMScheduler
 
+    # "trailing" spacing: n steps start at t = T - 1 (pure noise really is pure noise) and end at T/n - 1.
+    # diffusers' default "leading" puts one step at t = 0 and four at 750..0, so a few-step sampler told
+    # the model the wrong noise level (Lin et al. 2024, "Common diffusion noise schedules are flawed").
     return DDIMScheduler(num_train_timesteps=config.train_timesteps, beta_schedule=config.beta_schedule,
-                         prediction_type="sample", clip_sample=False, set_alpha_to_one=True)
+                         prediction_type="sample", clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing")
 
 
 @torch.no_grad()
@@ -161,8 +164,8 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
         eta: DDIM stochasticity (0 = deterministic given the initial noise).
         keep: (known (B, L, h, w), mask (B, 1, h, w) in [0, 1]): hold the latent to ``known`` where
             the mask is 1 (inpainting-style: key regions stay faithful to their received latents).
-            The predicted clean latent is replaced there at every step, and the last DDIM step
-            (alpha = 1) lands on it exactly.
+            The predicted clean latent is replaced there at every step, and the sampler returns the
+            last step's clean estimate, so the region is exact.
     """
     f = 2 ** (len(model.config.block_out_channels) - 1)  # the UNet halves the grid this many times over
     ph, pw = -shape[-2] % f, -shape[-1] % f
@@ -184,7 +187,7 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
     else:
         x = noise * sched.init_noise_sigma
     uncond = Conditions()
-    for t in timesteps:
+    for i, t in enumerate(timesteps):
         tt = t.expand(shape[0])  # (B,)
         x0 = model(x, tt, cond)  # (B, L, h, w)
         if guidance != 1.0:
@@ -193,6 +196,8 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
         if keep is not None:
             known, mask = keep  # (B, L, h, w), (B, 1, h, w)
             x0 = mask.to(x0.dtype) * known.to(x0.dtype) + (1 - mask.to(x0.dtype)) * x0
+        if i == len(timesteps) - 1:
+            return x0  # the last step's clean estimate (stepping on would leave the noise of t = 0 in it)
         x = sched.step(x0, t, x, eta=eta, generator=generator).prev_sample
     return x
 

@@ -115,6 +115,18 @@ def get_scheme(name: str) -> SchemeSpec:
         raise ValueError(f"unknown scheme {name!r}; available: {', '.join(sorted(SCHEMES))}") from None
 
 
+def param_defaults(params: type[BaseModel]) -> list[str]:
+    """``key=default`` for every parameter a scheme takes, nested models as dotted keys (``link.modulation=16qam``)."""
+
+    def flat(value, key: str) -> list[str]:
+        if isinstance(value, dict):
+            return [item for k, v in value.items() for item in flat(v, f"{key}{k}." if isinstance(v, dict) else f"{key}{k}")]
+        return [f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"]
+
+    defaults = {name: f.get_default(call_default_factory=True) for name, f in params.model_fields.items()}
+    return flat({k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in defaults.items()}, "")
+
+
 def scheme_names() -> list[str]:
     _load_schemes()
     return sorted(SCHEMES)

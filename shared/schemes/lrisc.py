@@ -54,11 +54,11 @@ class LriscParams(SchemeParams):
     cbr: float = Field(default=1 / 48, gt=0, le=1)  # the most the stream spends: all 32 maps, 4,096 symbols per 256x256
     rate_policy: Literal["snr", "fixed"] = "snr"  # snr: fewer maps when the fed-back SNR is high; fixed: always cbr
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR until feedback supplies the real one
-    # steps and strength: the best effnet_dist of steps {0, 1, 4} x strength {1, 0.5} on six training
-    # photos (results/tune, see the README), and the fastest generative setting
+    # steps and strength: the best effnet_dist of steps {0, 1, 4} x strength {0.02, 0.25, 0.5} on seven training
+    # photos (README, "choosing the samplers"), and the fastest generative setting
     steps: int = Field(default=1, ge=0, le=50)  # DDIM steps at the receiver; 0 = JSCC only (no diffusion)
     guidance: float = Field(default=1.0, ge=0, le=10)  # classifier-free guidance; 1 = one UNet call per step
-    strength: float = Field(default=0.5, gt=0, le=1)  # 1 = start from noise; < 1 = from z_hat noised to this level
+    strength: float = Field(default=0.02, gt=0, le=1)  # 1 = start from noise; < 1 = from z_hat noised to this level (0.02: t = 19)
     seed: int = Field(default=0, ge=0)  # sampling noise: the same frame and channel give the same picture
     jscc_weights: str = Field(default="lrisc_jscc", pattern=r"^lrisc_jscc[a-z0-9_]{0,32}$")  # shared/weights/<name>
     diffusion_weights: str = Field(default="lrisc_diffusion", pattern=r"^lrisc_diffusion[a-z0-9_]{0,32}$")

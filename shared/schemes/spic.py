@@ -17,6 +17,7 @@ from shared.schemes.semantic import SemanticParams, register_semantic
 class SpicParams(SemanticParams):
     lowres_factor: int = Field(default=8, ge=2, le=32)  # 256x256 -> 32x32, the factor the generator was trained on
     lowres_quality: int = Field(default=75, ge=1, le=100)  # WebP quality, as in training
+    strength: float = Field(default=0.02, gt=0, le=1)  # one step from the low-res image's latent at t = 19: measured best
 
 
 SPEC = register_semantic(
