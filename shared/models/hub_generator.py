@@ -16,6 +16,7 @@ module end to end on tiny configs of the same diffusers classes (:func:`shared.m
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -83,16 +84,17 @@ class HubGenerator:
 
         h8, w8 = -(-height // 8) * 8, -(-width // 8) * 8  # SD works on multiples of 8
         size = lambda a: Image.fromarray(a).resize((w8, h8), Image.BICUBIC)  # noqa: E731
-        args: dict = {"prompt": prompt, "num_inference_steps": steps, "guidance_scale": guidance, "output_type": "np",
-                      "generator": torch.Generator().manual_seed(seed)}
+        # diffusers runs int(num_inference_steps * strength) steps; ``steps`` means steps run, as in our own sampler
+        args: dict = {"prompt": prompt, "num_inference_steps": math.ceil(steps / strength), "guidance_scale": guidance,
+                      "output_type": "np", "generator": torch.Generator().manual_seed(seed)}
         if self.kind == UPSCALER:
-            args |= {"image": Image.fromarray(lowres)}
+            args |= {"image": Image.fromarray(lowres), "num_inference_steps": steps}
         elif self.scheme == "spic":
             args |= {"image": size(lowres), "strength": strength}
         else:
             mask = np.where(key_mask, 0, 255).astype(np.uint8) if key_mask is not None else np.full((height, width), 255, np.uint8)
             base = key_image if key_image is not None else np.full((height, width, 3), 128, np.uint8)
-            args |= {"image": size(base), "mask_image": size(mask), "height": h8, "width": w8}
+            args |= {"image": size(base), "mask_image": size(mask), "height": h8, "width": w8, "strength": strength}
         if hasattr(self.pipe, "controlnet"):
             control = label_colours(labels) if labels is not None else np.zeros((height, width, 3), np.uint8)
             args |= {"control_image": size(control)}
