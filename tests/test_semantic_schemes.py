@@ -161,3 +161,15 @@ def test_list_schemes_shows_every_param_with_its_default(capsys):
     out = capsys.readouterr().out
     for expected in ("spic ", "keyregion ", "full ", "lowres_factor=8", "key_repeat=1", "link.ldpc_k=1024", "generator=embedded"):
         assert expected in out
+
+
+def test_a_still_frame_is_not_reanalysed_so_segmenter_jitter_costs_nothing(photos):
+    frame = photos["astronaut"]
+    jittered = np.clip(frame.astype(int) + np.random.default_rng(0).integers(-2, 3, frame.shape), 0, 255).astype(np.uint8)
+    spec = get_scheme("spic")
+    tx = spec.transmit(spec.params())
+    first, second = tx.encode(frame), tx.encode(jittered)  # sensor noise: the same picture
+    assert first.info["analysed"] and not second.info["analysed"]
+    assert "map" not in {p.name for p in second.payloads}
+    moved = tx.encode(np.ascontiguousarray(frame[:, ::-1]))  # a different picture is analysed again
+    assert moved.info["analysed"] and "map" in {p.name for p in moved.payloads}

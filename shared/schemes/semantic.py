@@ -140,6 +140,7 @@ class SemanticTransmit(Transmit):
         self.selector = load_model(default_model("key_regions"), role="key_regions") if "mask" in self.parts else None
         self.captioner = load_model(default_model("captioner"), role="captioner") if "caption" in self.parts else None
         self.reuse = ReuseSender()
+        self.analysed: dict[str, np.ndarray | str] = {}  # the last extracted map and caption, reused while the frame holds still
 
     def _send(self, name: str, value: np.ndarray | str) -> bool:
         return not (self.params.reuse and name in REUSED) or self.reuse.should_send(name, value)
@@ -150,11 +151,16 @@ class SemanticTransmit(Transmit):
         h, w = frame.shape[:2]
         digital: dict[str, bytes] = {}
         payloads: list[Payload] = []
-        info: dict = {}
+        # the frame gate: while the picture holds still (32x32 thumbnails within 2 grey levels of the last
+        # analysed frame), the map and caption are not even re-extracted, so a segmenter's jitter costs nothing
+        fresh = not p.reuse or self.reuse.frame_changed(frame) or not self.analysed
+        info: dict = {"analysed": fresh}
         if "lowres" in self.parts:
             digital["lowres"] = encode_lowres(frame, LowResConfig(factor=p.lowres_factor, quality=p.lowres_quality))
         if "map" in self.parts:
-            labels = self.segmenter.segment(frame).labels  # (H, W)
+            if fresh:
+                self.analysed["map"] = self.segmenter.segment(frame).labels  # (H, W)
+            labels = self.analysed["map"]
             if self._send("map", labels):
                 digital["map"] = encode_map(labels)
         if "mask" in self.parts:
@@ -167,8 +173,9 @@ class SemanticTransmit(Transmit):
                 payloads.append(Payload("key", "analog", np.tile(symbols, p.key_repeat)))
             info["key_cells"] = int(grid.sum())
         if "caption" in self.parts:
-            key = upsample(grid, LATENT_FACTOR, h, w)  # (H, W) bool
-            text = self.captioner.caption(non_key(frame, key))
+            if fresh:
+                self.analysed["caption"] = self.captioner.caption(non_key(frame, upsample(grid, LATENT_FACTOR, h, w)))
+            text = self.analysed["caption"]
             if self._send("caption", text):
                 digital["caption"] = encode_text(text)
         payloads += [Payload(name, "digital", transmit(data, p.link), bits=8 * len(data)) for name, data in digital.items()]
