@@ -93,3 +93,25 @@ def test_receiver_refuses_a_stream_whose_hub_weights_it_lacks_and_keeps_serving(
     header, symbols, _ = FrameEncoder("spic").encode(frame, 1)  # the embedded generator still serves
     header, symbols, _ = ChannelStage(ChannelConfig(snr_db=20.0)).process(header, symbols)
     assert decoder.decode(header, symbols).shape == frame.shape
+
+
+def test_transmitter_extractors_chosen_by_param_come_from_the_hub_mirror(monkeypatch, tmp_path):
+    """spic / full with SegFormer maps, BLIP captions and class-based key regions (tiny configs under their hub ids)."""
+    from shared.models.registry import get_spec
+
+    for name in ("segformer-b0-ade", "blip-base"):
+        save_tiny(name, tmp_path / get_spec(name).weights)
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
+    frame = square_resize(skimage_photos()["astronaut"], 64)
+    spec = get_scheme("full")
+    params = spec.params(segmenter="segformer-b0-ade", captioner="blip-base", key_regions="key-classes")
+    tx = spec.transmit(params)
+    assert type(tx.segmenter).__name__ == "SegformerSegmenter" and type(tx.captioner).__name__ == "BlipCaptioner"
+    encoded = tx.encode(frame)
+    assert {"map", "mask", "caption"} <= {p.name for p in encoded.payloads}
+    rx = {q.name: Received(q.symbols, np.full(q.symbols.size, 1e-6, np.float32)) for q in encoded.payloads}
+    assert spec.receive(params).decode(rx, 64, 64).shape == frame.shape
+    with pytest.raises(UsageError, match="unknown model"):
+        spec.transmit(spec.params(segmenter="no-such-model"))
+    with pytest.raises(UsageError, match="not a segmenter"):
+        spec.transmit(spec.params(segmenter="blip-base"))

@@ -71,6 +71,7 @@ SCHEME_PARTS = {
     "full": ("map", "mask", "key", "caption"),
 }
 HUB_ID = r"^$|^none$|^[A-Za-z0-9][\w.-]{0,95}/[\w-][\w.-]{0,95}$"  # owner/name (no path tricks), or empty
+MODEL_NAME = r"^$|^[a-z0-9][a-z0-9-]{0,47}$"  # a model-registry name, or empty
 HUB_DEFAULTS = {  # scheme -> (model, ControlNet): the public checkpoints each scheme's hub path is made for
     "spic": ("stable-diffusion-v1-5/stable-diffusion-v1-5", "lllyasviel/sd-controlnet-seg"),
     "keyregion": ("stable-diffusion-v1-5/stable-diffusion-inpainting", ""),
@@ -93,6 +94,11 @@ class SemanticParams(SchemeParams):
     # QPSK r 1/2 (threshold ~1 dB on AWGN, 6 dB below the digital baseline's 16-QAM) in 128-byte blocks:
     # the side information is small, so the most robust common MCS costs few channel uses, and little padding
     link: LinkConfig = LinkConfig(modulation="qpsk", ldpc_k=1024)
+    # the transmitter's extractors, by model-registry name ("" = the role's embedded default; see semcom models list),
+    # e.g. segformer-b0-ade, blip-base, key-classes (which needs a semantic segmenter's classes)
+    segmenter: str = Field(default="", pattern=MODEL_NAME)
+    captioner: str = Field(default="", pattern=MODEL_NAME)
+    key_regions: str = Field(default="", pattern=MODEL_NAME)
     # the generator: the embedded one, or Stable-Diffusion-family pipelines (shared.models.hub_generator) named by
     # hub id only, which the receiver looks up in $SEMCOM_HUB_DIR or its Hugging Face cache (a header never names a path)
     generator: Literal["embedded", "hub"] = "embedded"  # embedded: works offline on any machine
@@ -133,14 +139,20 @@ class SemanticTransmit(Transmit):
 
     def __init__(self, params: SemanticParams):
         super().__init__(params)
+        from shared.models.keyregions import ClassKeySelector
         from shared.models.registry import default_model, load_model
 
+        def model(role: str, name: str, needed: bool):
+            return load_model(name or default_model(role), role=role) if needed else None
+
         self.parts = SCHEME_PARTS[self.scheme]
-        self.segmenter = load_model(default_model("segmenter"), role="segmenter") if "map" in self.parts else None
-        self.selector = load_model(default_model("key_regions"), role="key_regions") if "mask" in self.parts else None
-        self.captioner = load_model(default_model("captioner"), role="captioner") if "caption" in self.parts else None
+        self.selector = model("key_regions", params.key_regions, "mask" in self.parts)
+        # a class-based key selector reads the segmenter's classes, so it brings a segmenter even without a map part
+        self.class_keys = isinstance(self.selector, ClassKeySelector)
+        self.segmenter = model("segmenter", params.segmenter, "map" in self.parts or self.class_keys)
+        self.captioner = model("captioner", params.captioner, "caption" in self.parts)
         self.reuse = ReuseSender()
-        self.analysed: dict[str, np.ndarray | str] = {}  # the last extracted map and caption, reused while the frame holds still
+        self.analysed: dict[str, object] = {}  # the last segmentation and caption, reused while the frame holds still
 
     def _send(self, name: str, value: np.ndarray | str) -> bool:
         return not (self.params.reuse and name in REUSED) or self.reuse.should_send(name, value)
@@ -157,14 +169,14 @@ class SemanticTransmit(Transmit):
         info: dict = {"analysed": fresh}
         if "lowres" in self.parts:
             digital["lowres"] = encode_lowres(frame, LowResConfig(factor=p.lowres_factor, quality=p.lowres_quality))
-        if "map" in self.parts:
-            if fresh:
-                self.analysed["map"] = self.segmenter.segment(frame).labels  # (H, W)
-            labels = self.analysed["map"]
-            if self._send("map", labels):
-                digital["map"] = encode_map(labels)
+        if self.segmenter is not None and fresh:
+            self.analysed["segmentation"] = self.segmenter.segment(frame)
+        segmentation = self.analysed.get("segmentation")
+        if "map" in self.parts and self._send("map", segmentation.labels):
+            digital["map"] = encode_map(segmentation.labels)  # (H, W) labels
         if "mask" in self.parts:
-            grid = block_any(self.selector.select(frame), LATENT_FACTOR)  # (h/8, w/8) bool: latent cells touching the key region
+            classes = segmentation if self.class_keys else None  # the face/saliency selector works on pixels, as measured
+            grid = block_any(self.selector.select(frame, classes), LATENT_FACTOR)  # (h/8, w/8) bool: latent cells touching the key region
             enc, std = latent_codec("cpu", ENCODER)
             z_n = (enc.encoder(frame_tensor(frame, LATENT_FACTOR) * 2 - 1) / std)[0].numpy()  # (L, h/8, w/8)
             symbols, scale = pack_key(z_n[:, grid].reshape(-1))  # (L * cells / 2,)
