@@ -173,3 +173,20 @@ def test_a_still_frame_is_not_reanalysed_so_segmenter_jitter_costs_nothing(photo
     assert "map" not in {p.name for p in second.payloads}
     moved = tx.encode(np.ascontiguousarray(frame[:, ::-1]))  # a different picture is analysed again
     assert moved.info["analysed"] and "map" in {p.name for p in moved.payloads}
+
+
+def test_a_mask_part_with_a_bad_power_scale_is_dropped_not_trusted(photos):
+    import struct
+
+    from shared.phy.link import receive, transmit
+
+    spec = get_scheme("keyregion")
+    params = spec.params()
+    encoded = spec.transmit(params).encode(photos["astronaut"])
+    rx = noiseless(encoded)
+    mask = receive(rx["mask"].symbols, rx["mask"].noise_var, params.link)  # scale (float16) + coded mask
+    for bad in (float("nan"), float("inf"), 0.0):
+        symbols = transmit(struct.pack("<e", bad) + mask[2:], params.link)  # a valid mask with a forged scale
+        receiver = spec.receive(params)
+        out = receiver.decode(dict(rx, mask=Received(symbols, np.full(symbols.size, 1e-6, np.float32))), 64, 64)
+        assert receiver.lost == {"mask": 1} and out.shape == (64, 64, 3)

@@ -241,6 +241,9 @@ class SemanticReceive(Receive):
         except (struct.error, MapDecodeError):
             self._lose("mask")
             return None
+        if not (np.isfinite(scale) and 0 < scale < 1e4):  # a sane power scale, whatever a sender claims
+            self._lose("mask")
+            return None
         channels = load_denoiser(GENERATOR, self.device).config.latent_channels
         n = channels * int(grid.sum())
         rx = payloads["key"]
