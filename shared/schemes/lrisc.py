@@ -89,6 +89,19 @@ def latent_codec(device: str, name: str = LATENT_CODEC):
     return codec.net.to(device).eval(), codec.latent_std.view(1, -1, 1, 1).to(device)
 
 
+def to_latent(x: torch.Tensor, device: str, name: str = LATENT_CODEC) -> torch.Tensor:
+    """(B, 3, H, W) pixels in [0, 1] -> normalised latent z_n (B, L, H/8, W/8) of codec ``name``."""
+    ae, std = latent_codec(device, name)
+    return ae.encoder(x.to(device) * 2 - 1) / std
+
+
+def to_frame(z_n: torch.Tensor, height: int, width: int, device: str, name: str = LATENT_CODEC) -> np.ndarray:
+    """Normalised latent (1, L, h, w) -> (height, width, 3) uint8 frame (cropped from the padded grid) by codec ``name``."""
+    ae, std = latent_codec(device, name)
+    y = (ae.decoder(z_n.float().to(device) * std) * 0.5 + 0.5)[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
+    return (y * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
 class LriscTransmit(Transmit):
     params: LriscParams
 
@@ -101,11 +114,9 @@ class LriscTransmit(Transmit):
 
     @torch.no_grad()
     def encode(self, frame: np.ndarray) -> Encoded:
-        ae, std = latent_codec("cpu")
         jscc = load_latent_jscc(self.params.jscc_weights)
         h, w = frame.shape[:2]
-        x = frame_tensor(frame, DOWNSAMPLE)  # (1, 3, H', W'), padded to whole symbol-grid cells
-        z_n = ae.encoder(x * 2 - 1) / std  # (1, L, H'/8, W'/8)
+        z_n = to_latent(frame_tensor(frame, DOWNSAMPLE), "cpu")  # (1, L, H'/8, W'/8), padded to whole symbol-grid cells
         policy_snr = self.feedback_snr_db if self.params.rate_policy == "snr" else None
         tx_snr = self.feedback_snr_db if self.feedback_snr_db is not None else self.params.snr_db
         k = maps_for_snr(policy_snr, self.params.max_maps())
@@ -143,10 +154,7 @@ class LriscReceive(Receive):
             gen = torch.Generator().manual_seed(self.params.seed)
             z_hat = sample(model, latent_guidance(z_hat, snr.to(self.device)), tuple(z_hat.shape), steps=self.params.steps,
                            guidance=self.params.guidance, strength=self.params.strength, init=z_hat, generator=gen)
-        ae, std = latent_codec(self.device, self.codec)
-        y = ae.decoder(z_hat.float() * std) * 0.5 + 0.5  # (1, 3, H', W')
-        y = y[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
-        return (y * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return to_frame(z_hat, height, width, self.device, self.codec)
 
     def warmup(self) -> None:
         load_latent_jscc(self.params.jscc_weights)

@@ -58,7 +58,7 @@ from shared.schemes.base import (
     register,
 )
 from shared.schemes.image_fit import decode_image
-from shared.schemes.lrisc import latent_codec
+from shared.schemes.lrisc import latent_codec, to_frame, to_latent
 from shared.sideinfo.lowres import LowResConfig, encode_lowres
 from shared.sideinfo.maps import MapDecodeError, block_any, decode_map, encode_map, upsample
 from shared.sideinfo.reuse import ReuseReceiver, ReuseSender
@@ -177,8 +177,7 @@ class SemanticTransmit(Transmit):
         if "mask" in self.parts:
             classes = segmentation if self.class_keys else None  # the face/saliency selector works on pixels, as measured
             grid = block_any(self.selector.select(frame, classes), LATENT_FACTOR)  # (h/8, w/8) bool: latent cells touching the key region
-            enc, std = latent_codec("cpu", ENCODER)
-            z_n = (enc.encoder(frame_tensor(frame, LATENT_FACTOR) * 2 - 1) / std)[0].numpy()  # (L, h/8, w/8)
+            z_n = to_latent(frame_tensor(frame, LATENT_FACTOR), "cpu", ENCODER)[0].numpy()  # (L, h/8, w/8)
             symbols, scale = pack_key(z_n[:, grid].reshape(-1))  # (L * cells / 2,)
             digital["mask"] = struct.pack("<e", scale) + encode_map(grid)
             if symbols.size:  # no key region: the mask alone says so
@@ -287,21 +286,14 @@ class SemanticReceive(Receive):
                 "caption": caption_condition([got["caption"]]) if got.get("caption") is not None else None}  # (1, 384)
         init = None
         if cond["lowres"] is not None and p.strength < 1:  # spic: start from the upsampled low-res image's latent
-            enc, std = latent_codec(self.device, ENCODER)
             up = F.interpolate(cond["lowres"], size=(gh * LATENT_FACTOR, gw * LATENT_FACTOR), mode="bicubic").clamp(-1, 1)
-            init = enc.encoder(up.to(self.device)) / std  # (1, L, gh, gw)
+            init = to_latent(up * 0.5 + 0.5, self.device, ENCODER)  # (1, L, gh, gw)
         keep = tuple(t.to(self.device) for t in got["key"]) if got.get("key") is not None else None
         model = load_denoiser(GENERATOR, self.device)
         z0 = sample(model, semantic_conditions(**{k: v.to(self.device) for k, v in cond.items() if v is not None}),
                     (1, model.config.latent_channels, gh, gw), steps=p.steps, guidance=p.guidance, strength=p.strength,
                     init=init, generator=torch.Generator().manual_seed(p.seed), keep=keep)
-        return self._pixels(z0, height, width)
-
-    def _pixels(self, z: torch.Tensor, height: int, width: int) -> np.ndarray:
-        """Normalised latent (1, L, gh, gw) -> (height, width, 3) uint8 through the receiver's latent decoder."""
-        ae, std = latent_codec(self.device, DECODER)
-        y = (ae.decoder(z.float().to(self.device) * std) * 0.5 + 0.5)[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
-        return (y * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return to_frame(z0, height, width, self.device, DECODER)
 
     def _generate_hub(self, got: dict, height: int, width: int) -> np.ndarray:
         """The Stable-Diffusion-family path (:mod:`shared.models.hub_generator`): the key region decoded to pixels
@@ -312,7 +304,7 @@ class SemanticReceive(Receive):
         key_image = key_mask = None
         if got.get("key") is not None:
             z_key, grid = got["key"]
-            key_image = self._pixels(z_key, height, width)
+            key_image = to_frame(z_key, height, width, self.device, DECODER)
             key_mask = upsample(grid[0, 0].bool().numpy(), LATENT_FACTOR, height, width)  # (H, W)
         gen = load_hub_generator(self.scheme, *hub_sources(self.scheme, p), self.device)
         return gen.generate(height, width, prompt=got.get("caption") or "", lowres=got.get("lowres"), labels=got.get("labels"),
@@ -326,7 +318,8 @@ class SemanticReceive(Receive):
             load_hub_generator(self.scheme, *hub_sources(self.scheme, self.params), self.device)
         load_denoiser(GENERATOR, self.device)
         latent_codec(self.device, DECODER)
-        latent_codec(self.device, ENCODER)
+        if "lowres" in SCHEME_PARTS[self.scheme]:  # only spic starts from an encoded latent
+            latent_codec(self.device, ENCODER)
         if "caption" in SCHEME_PARTS[self.scheme]:
             caption_condition(["warm-up"], self.device)
 
