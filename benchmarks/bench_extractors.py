@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 import torch
 
-from shared.models.registry import default_model, load_model
-from shared.models.tiny import save_tiny
+from shared.registry.table import default_model, load_model
+from shared.registry.tiny import save_tiny
 from shared.bench.hardware import cpu_model
 from shared.sideinfo.bundle import encode_parts
 from shared.sideinfo.lowres import LowResConfig, encode_lowres

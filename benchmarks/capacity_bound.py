@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from shared.metrics.perceptual import effnet_dist
-from shared.models.train_latent import psnr, validation_images
-from shared.schemes.image_fit import decode_image, fit_image
+from shared.sideinfo.image_fit import decode_image, fit_image
+from shared.training.latent import psnr, validation_images
 
 SYMBOLS = 4096  # CBR 1/48 at 256x256, as the generative-core eval
 SNRS_DB = (0, 5, 10, 15, 20)

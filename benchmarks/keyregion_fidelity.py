@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from shared.config import ChannelConfig
-from shared.models.registry import default_model, load_model
-from shared.models.semantic_conditions import LATENT_FACTOR
+from shared.generators.semantic_conditions import LATENT_FACTOR
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
+from shared.registry.table import default_model, load_model
 from shared.sideinfo.maps import block_any, upsample
 from shared.sources import skimage_photos, square_resize
 

@@ -23,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("shared.evaluate.cli", "sweep schemes x channels x SNRs x images: tables, plots, contact sheets (resumable)"),
     "bench": ("shared.bench.cli", "speed: per-link latency p50/p95/p99, sustained fps, proxy symbols/s vs plain ZeroMQ, encode/decode timings; JSON"),
     "inspect": ("shared.inspect", "show what the transmitter extracts from one image, and its bit budget"),
-    "models": ("shared.models.cli", "list the models (role, backend, size, available here); fetch hub weights"),
-    "train": ("shared.train", "train an embedded model (progress bar, checkpoints, resume, validation)"),
+    "models": ("shared.registry.cli", "list the models (role, backend, size, available here); fetch hub weights"),
+    "train": ("shared.training.cli", "train an embedded model (progress bar, checkpoints, resume, validation)"),
 }
 
 

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from shared.cli import CliParser, UsageError, run_cli
-from shared.models.base import Captioner, KeyRegionSelector, LatentCodec, Segmentation, Segmenter
-from shared.models.registry import default_model, load_model
+from shared.registry.table import default_model, load_model
+from shared.roles import Captioner, KeyRegionSelector, LatentCodec, Segmentation, Segmenter
 from shared.sideinfo.budget import FrameBudget, frame_budget
 from shared.sideinfo.bundle import decode_parts, encode_parts
 from shared.sideinfo.lowres import LowResConfig

@@ -7,7 +7,8 @@ import torch
 from pydantic import ValidationError
 
 from shared.config import ChannelConfig
-from shared.models.jscc import DeepJSCC, JSCCConfig, JSCCWeightsMissing, from_symbols, load_jscc_file, to_symbols
+from shared.nets.jscc import DeepJSCC, JSCCConfig, from_symbols, load_jscc_file, to_symbols
+from shared.nets.weights_file import JSCCWeightsMissing
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.sources import skimage_photos, square_resize
 
@@ -64,7 +65,7 @@ def test_unsupported_cbr_is_a_clear_error():
 def test_missing_weights_is_one_line(photo, tmp_path):
     with pytest.raises(JSCCWeightsMissing) as info:
         FrameEncoder("deepjscc", {"weights": "deepjscc_absent"}).encode(photo, 0)
-    assert "\n" not in str(info.value) and "train_jscc" in str(info.value)
+    assert "\n" not in str(info.value) and "semcom train jscc" in str(info.value)
     with pytest.raises(JSCCWeightsMissing):
         load_jscc_file(tmp_path / "none.safetensors")
 

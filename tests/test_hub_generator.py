@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from shared.cli import UsageError
-from shared.models.hub import MIRROR_ENV
-from shared.models.tiny import save_tiny
+from shared.hub import MIRROR_ENV
+from shared.registry.tiny import save_tiny
 from shared.schemes.base import Received, get_scheme
 from shared.schemes.semantic import HUB_DEFAULTS
 from shared.sources import skimage_photos, square_resize
@@ -27,7 +27,7 @@ def mirror(tmp_path_factory):
 @pytest.fixture()
 def hub(mirror, monkeypatch):
     monkeypatch.setenv(MIRROR_ENV, str(mirror))
-    from shared.models.hub_generator import load_hub_generator
+    from shared.generators.hub_generator import load_hub_generator
 
     load_hub_generator.cache_clear()
     return mirror
@@ -43,7 +43,7 @@ def decode(scheme: str, frame: np.ndarray, **params) -> np.ndarray:
 
 @pytest.mark.parametrize("scheme", ["spic", "keyregion", "full"])
 def test_each_scheme_generates_through_its_hub_pipeline(hub, scheme):
-    from shared.models.hub_generator import load_hub_generator
+    from shared.generators.hub_generator import load_hub_generator
 
     frame = square_resize(skimage_photos()["astronaut"], 64)
     out = decode(scheme, frame, guidance=2.0)
@@ -97,7 +97,7 @@ def test_receiver_refuses_a_stream_whose_hub_weights_it_lacks_and_keeps_serving(
 
 def test_transmitter_extractors_chosen_by_param_come_from_the_hub_mirror(monkeypatch, tmp_path):
     """spic / full with SegFormer maps, BLIP captions and class-based key regions (tiny configs under their hub ids)."""
-    from shared.models.registry import get_spec
+    from shared.registry.table import get_spec
 
     for name in ("segformer-b0-ade", "blip-base"):
         save_tiny(name, tmp_path / get_spec(name).weights)

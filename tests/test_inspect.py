@@ -57,7 +57,7 @@ def test_inspect_errors_are_one_line_exit_2(astronaut_file, capsys, argv, messag
 
 
 def test_models_cli_list_and_fetch(capsys):
-    from shared.models.cli import main as models_main
+    from shared.registry.cli import main as models_main
 
     assert models_main(["list"]) == 0
     out = capsys.readouterr().out

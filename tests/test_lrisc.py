@@ -9,7 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from shared.config import ChannelConfig
-from shared.models.diffusion import (
+from shared.generators.diffusion import (
     ConditionalDenoiser,
     Conditions,
     DenoiserConfig,
@@ -19,8 +19,9 @@ from shared.models.diffusion import (
     sample,
     save_denoiser,
 )
-from shared.models.jscc import JSCCWeightsMissing, from_symbols, to_symbols
-from shared.models.latent_jscc import LatentJSCC, LatentJSCCConfig
+from shared.nets.jscc import from_symbols, to_symbols
+from shared.nets.latent_jscc import LatentJSCC, LatentJSCCConfig
+from shared.nets.weights_file import JSCCWeightsMissing
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.schemes.lrisc import RATE_POLICY, maps_for_snr
 from shared.sources import skimage_photos, square_resize
@@ -165,7 +166,7 @@ def test_odd_sizes_rayleigh_and_bad_params(photo):
 def test_train_cli_runs_checkpoints_and_resumes(tmp_path):
     import cv2
 
-    from shared.models.train_lrisc import main
+    from shared.training.lrisc import main
 
     media = tmp_path / "media"
     media.mkdir()
@@ -185,8 +186,8 @@ def test_train_cli_runs_checkpoints_and_resumes(tmp_path):
 def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_path):
     import cv2
 
-    from shared.models.registry import load_model
-    from shared.models.train_lrisc import main
+    from shared.registry.table import load_model
+    from shared.training.lrisc import main
 
     media = tmp_path / "media"
     media.mkdir()
@@ -205,7 +206,7 @@ def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_pa
 
 
 def test_few_step_sampling_starts_at_the_noise_level_it_claims():
-    from shared.models.diffusion import make_scheduler
+    from shared.generators.diffusion import make_scheduler
 
     sched = make_scheduler(TINY_UNET)  # 100 training timesteps
     sched.set_timesteps(1)

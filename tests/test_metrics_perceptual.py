@@ -10,7 +10,7 @@ from skimage.filters import gaussian
 
 from shared.metrics import MetricUnavailable, effnet_dist, lpips_alex, to_tensor_batch
 from shared.metrics import perceptual
-from shared.models.efficientnet_lite0 import (STAGE_CHANNELS, STAGE_STRIDES, EfficientNetLite0,
+from shared.nets.efficientnet_lite0 import (STAGE_CHANNELS, STAGE_STRIDES, EfficientNetLite0,
                                               classifier_view, load_efficientnet_lite0,
                                               pretrained_state_dict)
 
@@ -122,7 +122,7 @@ def test_effnet_dist_on_gpu_matches_cpu():
 
 def test_effnet_first_loaded_under_inference_mode_still_backpropagates():
     """The cached classifier serves metrics (inference mode) and the lrisc perceptual loss (autograd)."""
-    from shared.models.efficientnet_lite0 import _load_on
+    from shared.nets.efficientnet_lite0 import _load_on
 
     _load_on.cache_clear()
     x = torch.rand(1, 3, 64, 64)

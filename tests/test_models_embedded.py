@@ -7,9 +7,9 @@ import pytest
 import skimage.data
 import torch
 
-from shared.models.base import KeyRegionSelector, LatentCodec, Segmenter, check_frame
-from shared.models.caption_structured import imagenet_classes
-from shared.models.registry import MODELS, ROLES, availability, default_model, load_model
+from shared.extractors.caption_structured import imagenet_classes
+from shared.registry.table import MODELS, ROLES, availability, default_model, load_model
+from shared.roles import KeyRegionSelector, LatentCodec, Segmenter, check_frame
 
 
 def photo(name: str, size: int = 256) -> np.ndarray:
@@ -107,7 +107,7 @@ def test_embedded_latent_codec_round_trip(astronaut):
 
 
 def test_missing_embedded_weights_is_one_clear_line(tmp_path):
-    from shared.models.latent_conv import WeightsFileMissing
+    from shared.codecs.latent_conv import WeightsFileMissing
 
     with pytest.raises(WeightsFileMissing) as info:
         load_model("latent-conv-ae", source=str(tmp_path / "gone.safetensors"))
@@ -115,7 +115,7 @@ def test_missing_embedded_weights_is_one_clear_line(tmp_path):
 
 
 def test_latent_trainer_resumes_and_exports(tmp_path):
-    from shared.models import train_latent
+    from shared.training import latent as train_latent
 
     media = tmp_path / "media"
     media.mkdir()

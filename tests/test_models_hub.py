@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from shared.models.base import Captioner, LatentCodec, Segmentation, Segmenter
-from shared.models.hub import WeightsNotFound
-from shared.models.registry import load_model
-from shared.models.tiny import TINY_WORDS, save_tiny
+from shared.hub import WeightsNotFound
+from shared.registry.table import load_model
+from shared.registry.tiny import TINY_WORDS, save_tiny
+from shared.roles import Captioner, LatentCodec, Segmentation, Segmenter
 
 FRAME = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
 
@@ -80,7 +80,7 @@ def test_missing_local_path_and_directory_without_config(tmp_path):
 
 
 def test_unknown_model_and_wrong_role():
-    from shared.models.registry import UnknownModel
+    from shared.registry.table import UnknownModel
 
     with pytest.raises(UnknownModel, match="unknown model 'nope'"):
         load_model("nope")
@@ -89,7 +89,7 @@ def test_unknown_model_and_wrong_role():
 
 
 def test_tiny_configs_cover_every_hub_model(tmp_path):
-    from shared.models.registry import MODELS
+    from shared.registry.table import MODELS
 
     for name, spec in MODELS.items():
         if spec.backend == "hub":

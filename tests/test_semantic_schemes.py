@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from shared.config import ChannelConfig
-from shared.models.semantic_conditions import (
+from shared.generators.semantic_conditions import (
     EDGE_CHANNELS,
     SCHEME_CONDITIONS,
     edge_condition,
@@ -148,7 +148,7 @@ def test_keyregion_keeps_the_key_region_faithful():
     assert key_symbols == 8 * encoded.info["key_cells"] // 2  # 8 latent values per cell, two per complex symbol
     from shared.sideinfo.maps import block_any, upsample
 
-    from shared.models.registry import default_model, load_model
+    from shared.registry.table import default_model, load_model
     grid = block_any(load_model(default_model("key_regions"), role="key_regions").select(frame), 8)
     key = upsample(grid, 8, 128, 128)
     assert psnr(out, frame, key) > psnr(out, frame, ~key) + 2  # faithful inside, generated outside

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from shared.models.base import Segmentation
 from shared.phy.link import LinkConfig
+from shared.roles import Segmentation
 from shared.sideinfo.budget import frame_budget
 from shared.sideinfo.bundle import decode_parts, encode_parts
 from shared.sideinfo.lowres import LowResConfig, decode_lowres, encode_lowres

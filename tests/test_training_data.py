@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shared.cli import UsageError
-from shared.models.training_data import DataSource, load_corpus, parse_data_source
+from shared.training.data import DataSource, load_corpus, parse_data_source
 
 
 def write_video(path, frames: int) -> None:

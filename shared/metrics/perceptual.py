@@ -14,7 +14,7 @@ import torch
 
 from shared.metrics.image_tensor import check_rgb_pair
 from shared.metrics.unavailable import MetricUnavailable
-from shared.models.efficientnet_lite0 import load_efficientnet_lite0
+from shared.nets.efficientnet_lite0 import load_efficientnet_lite0
 
 # Stage outputs used: strides 2, 4, 8, 16 and 32 (16, 24, 40, 80 and 192 channels).
 EFFNET_DIST_STAGES = (0, 1, 2, 3, 5)

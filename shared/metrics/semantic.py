@@ -12,7 +12,7 @@ import torch
 
 from shared.metrics.image_tensor import check_rgb_pair
 from shared.metrics.sentence_encoder import embed_sentences
-from shared.models.efficientnet_lite0 import classifier_view, load_efficientnet_lite0
+from shared.nets.efficientnet_lite0 import classifier_view, load_efficientnet_lite0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``deepjscc``: the analog baseline, pixels straight into SNR-adaptive JSCC symbols.
 
 Transmit: the frame (padded by edge replication to a multiple of 16) goes
-through the :class:`~shared.models.jscc.DeepJSCC` encoder, whose AF modules get
+through the :class:`~shared.nets.jscc.DeepJSCC` encoder, whose AF modules get
 ``snr_db`` (a parameter until CSI feedback reaches the transmitter); the first
 ``k`` feature maps become ``k * H * W / 512`` complex symbols, normalised to
 E|x|^2 = 1 per frame.
@@ -22,15 +22,14 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from shared.models.jscc import (
+from shared.codecs.frames import frame_tensor, padded
+from shared.nets.jscc import (
     DOWNSAMPLE,
     JSCCConfig,
-    frame_tensor,
     from_symbols,
     load_jscc,
     maps_for_cbr,
     mmse_scale,
-    padded,
     snr_from_noise_var,
     to_symbols,
 )

@@ -21,7 +21,7 @@ from shared.schemes.base import (
     Transmit,
     register,
 )
-from shared.schemes.image_fit import decode_image, fit_image
+from shared.sideinfo.image_fit import decode_image, fit_image
 
 PAYLOAD = "image"
 

@@ -6,8 +6,7 @@ latents. Parts, coding and the receiver: :mod:`shared.schemes.semantic`.
 """
 from __future__ import annotations
 
-from shared.schemes.keyregion import KeyRegionParams
-from shared.schemes.semantic import register_semantic
+from shared.schemes.semantic import KeyRegionParams, register_semantic
 
 SPEC = register_semantic(
     "full", KeyRegionParams,

@@ -9,14 +9,7 @@ faithful and the rest is generated. Parts, coding and the receiver: :mod:`shared
 """
 from __future__ import annotations
 
-from pydantic import Field
-
-from shared.schemes.semantic import SemanticParams, register_semantic
-
-
-class KeyRegionParams(SemanticParams):
-    key_repeat: int = Field(default=1, ge=1, le=8)  # analog repetitions of the key latents: r x the channel uses, ~r x the SNR
-
+from shared.schemes.semantic import KeyRegionParams, register_semantic
 
 SPEC = register_semantic(
     "keyregion", KeyRegionParams,

@@ -18,16 +18,16 @@ length from the payload's symbol count, so no per-frame signalling is needed.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from shared.models.diffusion import latent_guidance, load_denoiser, sample
-from shared.models.jscc import frame_tensor, from_symbols, maps_for_cbr, mmse_scale, padded, snr_from_noise_var, to_symbols
-from shared.models.latent_jscc import LatentJSCCConfig, load_latent_jscc
+from shared.codecs.frames import LATENT_CODEC, frame_tensor, latent_codec, padded, to_frame, to_latent
+from shared.generators.diffusion import latent_guidance, load_denoiser, sample
+from shared.nets.jscc import from_symbols, maps_for_cbr, mmse_scale, snr_from_noise_var, to_symbols
+from shared.nets.latent_jscc import LatentJSCCConfig, load_latent_jscc
 from shared.schemes.base import (
     DecodeFailure,
     Encoded,
@@ -41,7 +41,6 @@ from shared.schemes.base import (
 )
 
 PAYLOAD = "latent"
-LATENT_CODEC = "latent-conv-ae"  # the embedded latent codec the JSCC was trained on (its encoder is the transmitter's)
 RECEIVER_CODEC = "lrisc-latent-ae"  # the same encoder, with the decoder tuned jointly with the diffusion generator
 DOWNSAMPLE = 16  # latent codec 8x, JSCC 2x: pixels per symbol-grid cell, per side
 # (feedback SNR floor in dB, maps sent). Measured JSCC-only on the validation photos (semcom eval,
@@ -78,28 +77,6 @@ def maps_for_snr(snr_db: float | None, max_maps: int) -> int:
     if snr_db is None:
         return max_maps
     return min(max_maps, next(k for floor, k in RATE_POLICY if snr_db >= floor))
-
-
-@lru_cache(maxsize=4)
-def latent_codec(device: str, name: str = LATENT_CODEC):
-    """A latent codec's network and per-channel latent std (1, L, 1, 1), on ``device``."""
-    from shared.models.registry import load_model
-
-    codec = load_model(name, role="latent_codec")
-    return codec.net.to(device).eval(), codec.latent_std.view(1, -1, 1, 1).to(device)
-
-
-def to_latent(x: torch.Tensor, device: str, name: str = LATENT_CODEC) -> torch.Tensor:
-    """(B, 3, H, W) pixels in [0, 1] -> normalised latent z_n (B, L, H/8, W/8) of codec ``name``."""
-    ae, std = latent_codec(device, name)
-    return ae.encoder(x.to(device) * 2 - 1) / std
-
-
-def to_frame(z_n: torch.Tensor, height: int, width: int, device: str, name: str = LATENT_CODEC) -> np.ndarray:
-    """Normalised latent (1, L, h, w) -> (height, width, 3) uint8 frame (cropped from the padded grid) by codec ``name``."""
-    ae, std = latent_codec(device, name)
-    y = (ae.decoder(z_n.float().to(device) * std) * 0.5 + 0.5)[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
-    return (y * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 class LriscTransmit(Transmit):

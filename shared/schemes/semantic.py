@@ -17,7 +17,7 @@ repetition combined by maximum-ratio combining and LMMSE scaling at the receiver
 degrade gracefully with the SNR.
 
 The receiver turns what arrived into the semantic generator's conditions
-(:mod:`shared.models.semantic_conditions`), runs ``steps`` DDIM steps, holding the latent to the
+(:mod:`shared.generators.semantic_conditions`), runs ``steps`` DDIM steps, holding the latent to the
 received key latents inside the key mask at every step (inpainting-style), and decodes with
 LRISC's receiver latent decoder. A lost part drops its condition; the generator was trained
 with condition dropout. Only ``spic``'s low-res image is indispensable: without it, the frame fails.
@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from shared.models.diffusion import load_denoiser, sample
-from shared.models.jscc import frame_tensor
-from shared.models.semantic_conditions import (
+from shared.codecs.frames import frame_tensor, latent_codec, to_frame, to_latent
+from shared.generators.diffusion import load_denoiser, sample
+from shared.generators.semantic_conditions import (
     LATENT_FACTOR,
     caption_condition,
     edge_condition,
@@ -57,8 +57,7 @@ from shared.schemes.base import (
     Transmit,
     register,
 )
-from shared.schemes.image_fit import decode_image
-from shared.schemes.lrisc import latent_codec, to_frame, to_latent
+from shared.sideinfo.image_fit import decode_image
 from shared.sideinfo.lowres import LowResConfig, encode_lowres
 from shared.sideinfo.maps import MapDecodeError, block_any, decode_map, encode_map, upsample
 from shared.sideinfo.reuse import ReuseReceiver, ReuseSender
@@ -99,12 +98,18 @@ class SemanticParams(SchemeParams):
     segmenter: str = Field(default="", pattern=MODEL_NAME)
     captioner: str = Field(default="", pattern=MODEL_NAME)
     key_regions: str = Field(default="", pattern=MODEL_NAME)
-    # the generator: the embedded one, or Stable-Diffusion-family pipelines (shared.models.hub_generator) named by
+    # the generator: the embedded one, or Stable-Diffusion-family pipelines (shared.generators.hub_generator) named by
     # hub id only, which the receiver looks up in $SEMCOM_HUB_DIR or its Hugging Face cache (a header never names a path)
     generator: Literal["embedded", "hub"] = "embedded"  # embedded: works offline on any machine
     hub_model: str = Field(default="", pattern=HUB_ID)  # "" = the scheme's usual model (HUB_DEFAULTS)
     hub_controlnet: str = Field(default="", pattern=HUB_ID)  # "" = the scheme's usual ControlNet-seg ("none" for none)
     hub_lora: str = Field(default="", pattern=HUB_ID)  # a LoRA adapter (diffusers save_lora_weights format); "" = none
+
+
+class KeyRegionParams(SemanticParams):
+    """The ``keyregion`` and ``full`` schemes' parameters: the semantic ones plus key-latent repetition."""
+
+    key_repeat: int = Field(default=1, ge=1, le=8)  # analog repetitions of the key latents: r x the channel uses, ~r x the SNR
 
 
 def pack_key(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -139,8 +144,8 @@ class SemanticTransmit(Transmit):
 
     def __init__(self, params: SemanticParams):
         super().__init__(params)
-        from shared.models.keyregions import ClassKeySelector
-        from shared.models.registry import default_model, load_model
+        from shared.extractors.keyregions import ClassKeySelector
+        from shared.registry.table import default_model, load_model
 
         def model(role: str, name: str, needed: bool):
             return load_model(name or default_model(role), role=role) if needed else None
@@ -296,9 +301,9 @@ class SemanticReceive(Receive):
         return to_frame(z0, height, width, self.device, DECODER)
 
     def _generate_hub(self, got: dict, height: int, width: int) -> np.ndarray:
-        """The Stable-Diffusion-family path (:mod:`shared.models.hub_generator`): the key region decoded to pixels
+        """The Stable-Diffusion-family path (:mod:`shared.generators.hub_generator`): the key region decoded to pixels
         by the embedded latent decoder, the rest painted by the hub pipeline."""
-        from shared.models.hub_generator import load_hub_generator
+        from shared.generators.hub_generator import load_hub_generator
 
         p = self.params
         key_image = key_mask = None
@@ -313,7 +318,7 @@ class SemanticReceive(Receive):
 
     def warmup(self) -> None:
         if self.params.generator == "hub":
-            from shared.models.hub_generator import load_hub_generator
+            from shared.generators.hub_generator import load_hub_generator
 
             load_hub_generator(self.scheme, *hub_sources(self.scheme, self.params), self.device)
         load_denoiser(GENERATOR, self.device)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.models.base import Segmentation
+from shared.roles import Segmentation
 from shared.sideinfo.lowres import LowResConfig, decode_lowres, encode_lowres
 from shared.sideinfo.maps import decode_map, encode_map
 from shared.sideinfo.text import decode_text, encode_text

@@ -2,7 +2,7 @@
 
 The coded bytes are the still-image file itself (its header carries the small
 size); the receiver upsamples to the frame size it knows from the message
-header. Coding goes through :mod:`shared.schemes.image_fit`, the one place that
+header. Coding goes through :mod:`shared.sideinfo.image_fit`, the one place that
 calls the OpenCV image codecs.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from shared.models.base import check_frame
-from shared.schemes.image_fit import CODECS, decode_image, encode_image
+from shared.roles import check_frame
+from shared.sideinfo.image_fit import CODECS, decode_image, encode_image
 
 
 @dataclass(frozen=True)

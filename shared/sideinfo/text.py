@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 
-from shared.models.colours import PALETTE
+from shared.extractors.colours import PALETTE
 
 RAW, DEFLATE_V1 = 0, 1
 

@@ -1,6 +1,6 @@
-"""Train the SNR-adaptive DeepJSCC baseline (:class:`~shared.models.jscc.DeepJSCC`).
+"""Train the SNR-adaptive DeepJSCC baseline (:class:`~shared.nets.jscc.DeepJSCC`).
 
-Data and validation as in :mod:`shared.models.train_latent` (its loaders are
+Data and validation as in :mod:`shared.training.latent` (its loaders are
 reused): photos + video frames of the media folder as random crops/flips;
 scikit-image's photos at 256x256 for validation, never trained on.
 
@@ -18,7 +18,7 @@ probability ``full_rate_p``), which orders the maps by importance. Loss: MSE.
 Resumable (safetensors checkpoints only); ``--export`` writes
 ``shared/weights/<name>.safetensors`` and its model card.
 
-    OMP_NUM_THREADS=1 python -m shared.models.train_jscc --data folder:../shared/media --minutes 50
+    OMP_NUM_THREADS=1 python -m shared.training.jscc --data folder:../shared/media --minutes 50
 """
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
-from shared.models.jscc import (
+from shared.nets.jscc import (
     SNR_RANGE_DB,
     DeepJSCC,
     JSCCConfig,
@@ -48,9 +49,8 @@ from shared.models.jscc import (
     snr_from_noise_var,
     to_symbols,
 )
-from shared.bench.hardware import cpu_model
-from shared.models.train_latent import lr_at, psnr, sample_batch, validation_images
-from shared.models.training_data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
+from shared.training.data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
+from shared.training.latent import lr_at, psnr, sample_batch, validation_images
 
 VAL_SNRS_DB = (0.0, 10.0, 20.0)  # validation points: both ends and the middle of the training range
 
@@ -252,7 +252,7 @@ def export(ckpt_dir: Path, out_dir: Path, name: str, note: str = "") -> Path:
     init = f" Initialised from `{meta['init_from']}` (fine-tuned)." if meta.get("init_from") else ""
     card = f"""# Model card: `{name}` (DeepJSCC baseline, ADJSCC-style SNR adaptation)
 
-Pixels -> complex channel symbols -> pixels (`shared/models/jscc.py`), used by the `deepjscc`
+Pixels -> complex channel symbols -> pixels (`shared/nets/jscc.py`), used by the `deepjscc`
 scheme. {n_params:,} parameters, {weights.stat().st_size / 1e6:.2f} MB float32.{init}
 
 | | |
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         torch.set_num_threads(args.threads)
-        command = "OMP_NUM_THREADS=1 python -m shared.models.train_jscc " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "OMP_NUM_THREADS=1 python -m shared.training.jscc " + " ".join(argv if argv is not None else sys.argv[1:])
         if args.export:
             if not (ckpt_dir / "state.json").exists():
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")

@@ -2,7 +2,7 @@
 
 The spatial ones live on the latent grid (1/8 of the frame side, the latent codec's
 factor), so they concatenate to the noisy latent at the UNet's input
-(:mod:`shared.models.diffusion`):
+(:mod:`shared.generators.diffusion`):
 
 * ``lowres`` (3 channels): SPIC's coded low-resolution image, resampled to the latent
   grid, in [-1, 1]: colours and layout.
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.models.diffusion import Conditions, DenoiserConfig
+from shared.generators.diffusion import Conditions, DenoiserConfig
 
 LATENT_FACTOR = 8  # the latent codec's spatial factor: frame side / latent side
 EDGE_FACTOR = 2  # boundaries at half the frame resolution

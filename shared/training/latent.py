@@ -1,4 +1,4 @@
-"""Train the embedded latent codec (:class:`~shared.models.latent_conv.ConvAutoencoder`).
+"""Train the embedded latent codec (:class:`~shared.codecs.latent_conv.ConvAutoencoder`).
 
 Data: every photo in the media folder plus every ``--video-stride``-th frame of
 its videos, sampled as random crops at random scales with random flips.
@@ -10,7 +10,7 @@ Resumable: a checkpoint is written every ``--ckpt-every`` steps and picked up
 on restart. ``--export`` writes ``shared/weights/latent_conv_ae.safetensors``
 and its model card from the latest checkpoint.
 
-    python -m shared.models.train_latent --data folder:../shared/media --steps 2600 --minutes 24
+    python -m shared.training.latent --data folder:../shared/media --steps 2600 --minutes 24
 """
 from __future__ import annotations
 
@@ -28,11 +28,10 @@ from safetensors.torch import load_file, save_file
 
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
-from shared.models.latent_conv import ConvAEConfig, ConvAutoencoder, EmbeddedLatentCodec, save_conv_ae
-from shared.models.training_data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
+from shared.codecs.latent_conv import ConvAEConfig, ConvAutoencoder, EmbeddedLatentCodec, save_conv_ae
+from shared.training.data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
 
 VALIDATION = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field")
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 NAME = "latent_conv_ae"
 
 
@@ -188,7 +187,7 @@ def export(ckpt_dir: Path, out_dir: Path) -> Path:
     card = f"""# Model card: `{NAME}` (embedded latent codec)
 
 A small convolutional autoencoder, the embedded default of the *latent codec* role
-(`shared/models/latent_conv.py`). 256x256x3 -> {net_cfg.latent_channels}x{256 // net_cfg.downsample}x{256 // net_cfg.downsample}
+(`shared/codecs/latent_conv.py`). 256x256x3 -> {net_cfg.latent_channels}x{256 // net_cfg.downsample}x{256 // net_cfg.downsample}
 (spatial factor {net_cfg.downsample}), {n_params:,} parameters, {weights.stat().st_size / 1e6:.2f} MB float32.
 It is *not* a VAE: no KL term, a deterministic latent; it trades quality for size and speed.
 
@@ -236,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         torch.set_num_threads(args.threads)
-        command = "OMP_NUM_THREADS=1 python -m shared.models.train_latent " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "OMP_NUM_THREADS=1 python -m shared.training.latent " + " ".join(argv if argv is not None else sys.argv[1:])
         if args.export:
             if not (args.ckpt_dir / "state.json").exists():
                 raise UsageError(f"no checkpoint in {args.ckpt_dir}; train first")

@@ -1,7 +1,7 @@
 """Train the semantic generator: one conditional denoiser for the ``spic``, ``keyregion`` and ``full`` schemes.
 
-The same :class:`~shared.models.diffusion.ConditionalDenoiser` as LRISC's, with the semantic
-conditions (:mod:`shared.models.semantic_conditions`) in place of the received latent:
+The same :class:`~shared.generators.diffusion.ConditionalDenoiser` as LRISC's, with the semantic
+conditions (:mod:`shared.generators.semantic_conditions`) in place of the received latent:
 
     z_n = E(x) / std  (the embedded latent codec, frozen)
     S = one scheme's condition set, drawn per batch (spic: lowres + edges; keyregion: key + caption;
@@ -32,8 +32,8 @@ from safetensors.torch import load_file
 
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
-from shared.models.diffusion import ConditionalDenoiser, Conditions, drop_conditions, make_scheduler, sample, save_denoiser
-from shared.models.semantic_conditions import (
+from shared.generators.diffusion import ConditionalDenoiser, Conditions, drop_conditions, make_scheduler, sample, save_denoiser
+from shared.generators.semantic_conditions import (
     SCHEME_CONDITIONS,
     SEMANTIC_DENOISER,
     caption_condition,
@@ -44,11 +44,11 @@ from shared.models.semantic_conditions import (
     non_key,
     semantic_conditions,
 )
-from shared.models.train_latent import psnr, validation_images
-from shared.models.train_lrisc import VAL_STEPS, Frozen, TrainConfig, effnet_distance, fit
-from shared.models.training_data import add_data_args, add_run_args, parse_data_source
-from shared.schemes.image_fit import decode_image
+from shared.sideinfo.image_fit import decode_image
 from shared.sideinfo.lowres import LowResConfig, encode_lowres
+from shared.training.data import add_data_args, add_run_args, parse_data_source
+from shared.training.latent import psnr, validation_images
+from shared.training.lrisc import VAL_STEPS, Frozen, TrainConfig, effnet_distance, fit
 
 NAME = "semantic_diffusion"
 RECEIVER_CODEC = "lrisc-latent-ae"  # the decoder every generative scheme's receiver uses
@@ -59,7 +59,7 @@ class SideInfo:
     noisy key-region latents under a random key mask, and the caption of the non-key region."""
 
     def __init__(self):
-        from shared.models.registry import default_model, load_model
+        from shared.registry.table import default_model, load_model
 
         self.segmenter = load_model(default_model("segmenter"), role="segmenter")
         self.captioner = load_model(default_model("captioner"), role="captioner")
@@ -106,7 +106,7 @@ class SemanticStage(torch.nn.Module):
 
 
 def receiver_decoder() -> torch.nn.Module:
-    from shared.models.registry import load_model
+    from shared.registry.table import load_model
 
     return load_model(RECEIVER_CODEC, role="latent_codec").net.decoder.eval().requires_grad_(False)
 
@@ -161,9 +161,9 @@ def export(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
                       for h in meta["history"] if "val" in h)
     card = f"""# Model card: `{NAME}`
 
-The semantic generator (`shared/models/train_semantic.py`): one diffusers `UNet2DModel` for the `spic`, `keyregion`
+The semantic generator (`shared/training/semantic.py`): one diffusers `UNet2DModel` for the `spic`, `keyregion`
 and `full` schemes, predicting the clean latent of the embedded latent codec from the side information
-(`shared/models/semantic_conditions.py`): the coded low-res image on the latent grid, the segmentation map's region
+(`shared/generators/semantic_conditions.py`): the coded low-res image on the latent grid, the segmentation map's region
 boundaries (16 channels, 2-pixel precision), the key-region latents with their mask, and the caption's MiniLM
 embedding, each with a presence flag. Decoded by `lrisc_latent_ae`. {sum(p.numel() for p in stage.parameters()):,}
 parameters, {path.stat().st_size / 1e6:.2f} MB (fp16).

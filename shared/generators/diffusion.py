@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.models.jscc import SNR_RANGE_DB, WEIGHTS_DIR, read_configured, save_configured
+from shared.nets.jscc import SNR_RANGE_DB
+from shared.nets.weights_file import WEIGHTS_DIR, read_configured, save_configured
 
 SNR_FEATURES = 16  # sinusoidal SNR features: smooth in dB, enough to separate 0..20 dB finely
 

@@ -2,7 +2,7 @@
 
 256x256x3 -> 8x32x32 (f = 8, like the SD VAE's spatial factor), so a 256x256
 frame becomes 8,192 real latent values, 1/24 of its 196,608 pixel values.
-Trained by :mod:`shared.models.train_latent`; weights and model card live in
+Trained by :mod:`shared.training.latent`; weights and model card live in
 ``shared/weights/latent_conv_ae.*``.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from shared.cli import UsageError
-from shared.models.base import LatentCodec
+from shared.nets.blocks import ResBlock
+from shared.roles import LatentCodec
 
 
 class WeightsFileMissing(UsageError):
@@ -39,17 +40,6 @@ class ConvAEConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ConvAEConfig":
         return cls(channels=tuple(d["channels"]), latent_channels=int(d["latent_channels"]), res_blocks=int(d["res_blocks"]))
-
-
-class ResBlock(nn.Module):
-    """x + conv(gelu(conv(x))), shape-preserving (B, C, H, W)."""
-
-    def __init__(self, c: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, c, 3, padding=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
 
 
 class ConvAutoencoder(nn.Module):
@@ -122,7 +112,7 @@ class EmbeddedLatentCodec(LatentCodec):
             meta = f.metadata() or {}
         if config is None:
             if "config" not in meta:
-                raise WeightsFileMissing(f"{source} has no 'config' metadata; export it with shared.models.train_latent --export")
+                raise WeightsFileMissing(f"{source} has no 'config' metadata; export it with shared.training.latent --export")
             config = ConvAEConfig.from_dict(json.loads(meta["config"]))
         codec = cls.from_state_dict(config, load_file(source))
         if "latent_std" in meta:

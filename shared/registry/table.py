@@ -11,7 +11,7 @@ name builds, with which configuration and which weights; no parallel dicts.
 * ``"hub"``: the Hugging Face hub id, loaded offline from the local cache
   (``HF_HOME``) or replaced by a local directory passed as ``source``.
 
-    >>> from shared.models.registry import load_model, default_model
+    >>> from shared.registry.table import load_model, default_model
     >>> seg = load_model(default_model("segmenter"))   # a Segmenter, whatever the backend
 """
 from __future__ import annotations
@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli import UsageError
-from shared.models.base import Model
-from shared.models.caption_blip import BlipCaptioner, BlipConfig
-from shared.models.caption_structured import StructuredCaptionConfig, StructuredCaptioner
-from shared.models.hub import WeightsNotFound, resolve
-from shared.models.keyregions import ClassKeyConfig, ClassKeySelector, FaceSaliencyConfig, FaceSaliencySelector
-from shared.models.latent_conv import EmbeddedLatentCodec
-from shared.models.latent_diffusers import DiffusersLatentCodec, DiffusersVaeConfig
-from shared.models.segment_regions import RegionConfig, RegionSegmenter
-from shared.models.segment_segformer import SegformerConfig, SegformerSegmenter
+from shared.codecs.latent_conv import EmbeddedLatentCodec
+from shared.codecs.latent_diffusers import DiffusersLatentCodec, DiffusersVaeConfig
+from shared.extractors.caption_blip import BlipCaptioner, BlipConfig
+from shared.extractors.caption_structured import StructuredCaptionConfig, StructuredCaptioner
+from shared.extractors.keyregions import ClassKeyConfig, ClassKeySelector, FaceSaliencyConfig, FaceSaliencySelector
+from shared.extractors.segment_regions import RegionConfig, RegionSegmenter
+from shared.extractors.segment_segformer import SegformerConfig, SegformerSegmenter
+from shared.hub import WeightsNotFound, resolve
+from shared.nets.weights_file import WEIGHTS_DIR
+from shared.roles import Model
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 ROLES = ("segmenter", "key_regions", "captioner", "latent_codec")
 
 

@@ -10,8 +10,8 @@ For users who have the real pretrained weights (a Hugging Face cache, or directo
 | ``full``      | SD inpainting + ControlNet-seg: the same, with the map as control                       |
 
 LoRA adapters load with ``load_lora_weights`` (peft). Weights that are not on the machine give one
-line (:class:`~shared.models.hub.WeightsNotFound`), never a library traceback. The tests run this
-module end to end on tiny configs of the same diffusers classes (:func:`shared.models.tiny.save_tiny`).
+line (:class:`~shared.hub.WeightsNotFound`), never a library traceback. The tests run this
+module end to end on tiny configs of the same diffusers classes (:func:`shared.registry.tiny.save_tiny`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from shared.models.hub import WeightsNotFound, resolve
+from shared.hub import WeightsNotFound, resolve
 
 UPSCALER = "StableDiffusionUpscalePipeline"
 INPAINT_UNET_CHANNELS = 9  # latent 4 + masked-image latent 4 + mask 1

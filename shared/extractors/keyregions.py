@@ -1,6 +1,6 @@
 """Key-region selectors: which pixels deserve latent bits (people, faces, salient objects).
 
-Two backends of the :class:`~shared.models.base.KeyRegionSelector` role:
+Two backends of the :class:`~shared.roles.KeyRegionSelector` role:
 
 * :class:`FaceSaliencySelector` (embedded): frontal faces found by
   scikit-image's LBP cascade (``lbpcascade_frontalface_opencv.xml``, bundled
@@ -18,7 +18,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from shared.models.base import KeyRegionSelector, Segmentation, check_frame
+from shared.roles import KeyRegionSelector, Segmentation, check_frame
 from shared.sideinfo.maps import block_any, upsample
 
 

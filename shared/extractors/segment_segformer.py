@@ -2,7 +2,7 @@
 
 Real semantic classes (ADE20K's 150 or Cityscapes' 19, from the checkpoint's
 ``id2label``). Loaded offline with ``from_pretrained`` from a local directory
-or the Hugging Face cache (:func:`shared.models.hub.resolve`).
+or the Hugging Face cache (:func:`shared.hub.resolve`).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.models.base import Segmentation, Segmenter, check_frame
-from shared.models.hub import resolve
+from shared.hub import resolve
+from shared.roles import Segmentation, Segmenter, check_frame
 
 
 @dataclass(frozen=True)

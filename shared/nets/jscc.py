@@ -22,27 +22,19 @@ normalised per frame to E|x|^2 = 1.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from shared.cli import UsageError
-from shared.models.latent_conv import ResBlock
+from shared.nets.blocks import ResBlock
+from shared.nets.weights_file import WEIGHTS_DIR, read_configured, save_configured
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DOWNSAMPLE = 16  # four stride-2 stages
 SNR_RANGE_DB = (0.0, 20.0)  # the AF modules' input range: the training range
-
-
-class JSCCWeightsMissing(UsageError):
-    """An embedded JSCC weights file that is not there (one line, exit 2 from any CLI)."""
 
 
 @dataclass(frozen=True)
@@ -66,20 +58,6 @@ class JSCCConfig:
 def cbr_of(k: int) -> float:
     """Channel uses per pixel-channel when ``k`` feature maps are sent: k*(H/16)*(W/16)/2 / (3*H*W)."""
     return k / (2 * 3 * DOWNSAMPLE * DOWNSAMPLE)
-
-
-def padded(n: int, multiple: int = DOWNSAMPLE) -> int:
-    """``n`` rounded up to a multiple: frames are edge-padded to whole symbol-grid cells."""
-    return -(-n // multiple) * multiple
-
-
-def frame_tensor(frame: np.ndarray, multiple: int = DOWNSAMPLE) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (1, 3, H', W') float in [0, 1], edge-padded to multiples of ``multiple``."""
-    h, w = frame.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
-    if (padded(h, multiple), padded(w, multiple)) != (h, w):
-        x = F.pad(x, (0, padded(w, multiple) - w, 0, padded(h, multiple) - h), mode="replicate")  # (1, 3, H', W')
-    return x
 
 
 def maps_for_cbr(cbr: float, rates: tuple[int, ...], scheme: str) -> int:
@@ -192,31 +170,6 @@ def mmse_scale(x_hat: torch.Tensor, noise_var: torch.Tensor) -> torch.Tensor:
     return x_hat / (1 + noise_var)
 
 
-def save_configured(net: nn.Module, path: Path, metadata: dict[str, str], dtype: torch.dtype | None = None) -> None:
-    """Weights (optionally cast to ``dtype``) + architecture (``net.config`` as ``config`` metadata) as
-    safetensors, world-readable: the file format of every embedded JSCC and generator."""
-    from safetensors.torch import save_file
-
-    state = {k: (v if dtype is None else v.to(dtype)).detach().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, path, metadata={"config": json.dumps(net.config.to_dict()), **metadata})
-    path.chmod(0o644)
-
-
-def read_configured(path: Path, what: str, train_command: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(architecture config, state dict) of a :func:`save_configured` file; a missing or
-    config-less file is one line that names ``train_command``."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise JSCCWeightsMissing(f"{what} weights {path} are missing; train and export them: {train_command}, then --export")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise JSCCWeightsMissing(f"{path} has no 'config' metadata; export it with {train_command} --export")
-    return json.loads(meta["config"]), load_file(str(path))
-
-
 def save_jscc(net: DeepJSCC, path: Path, metadata: dict[str, str]) -> None:
     """Write weights + architecture (``config`` metadata) as safetensors, world-readable."""
     save_configured(net, path, metadata)
@@ -224,7 +177,7 @@ def save_jscc(net: DeepJSCC, path: Path, metadata: dict[str, str]) -> None:
 
 def load_jscc_file(path: Path) -> DeepJSCC:
     """Build a :class:`DeepJSCC` from a safetensors file written by :func:`save_jscc`, in eval mode."""
-    config, state = read_configured(path, "DeepJSCC", "python -m shared.models.train_jscc")
+    config, state = read_configured(path, "DeepJSCC", "semcom train jscc")
     net = DeepJSCC(JSCCConfig.from_dict(config))
     net.load_state_dict(state)
     return net.eval()

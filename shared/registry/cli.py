@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 from shared.cli import CliParser, UsageError, run_cli
-from shared.models.hub import fetch
-from shared.models.registry import MODELS, availability, get_spec, weights_bytes
+from shared.hub import fetch
+from shared.registry.table import MODELS, availability, get_spec, weights_bytes
 
 PROG = "semcom models"
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from shared.models.base import Captioner, check_frame
-from shared.models.hub import resolve
+from shared.hub import resolve
+from shared.roles import Captioner, check_frame
 
 
 @dataclass(frozen=True)

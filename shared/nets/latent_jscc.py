@@ -7,7 +7,7 @@ codec maps ``z_n`` to ``C`` feature maps at half its resolution and back:
     encoder: z_n (B, 8, h, w) -> conv -> [down stage] -> res + AF -> (B, C, h/2, w/2)
     decoder: (B, C, h/2, w/2) -> conv + AF -> res + AF -> [up stage] -> res -> (B, 8, h, w) = z_hat
 
-with the ADJSCC AF modules of :mod:`shared.models.jscc` (one model for every
+with the ADJSCC AF modules of :mod:`shared.nets.jscc` (one model for every
 SNR). A 256x256 frame gives 16x16xC reals = ``C * 128`` complex symbols, the
 same layout and CBR as the DeepJSCC baseline (C = 32: 4,096 symbols, 1/48),
 so the two are compared at exactly equal channel uses.
@@ -26,8 +26,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from shared.models.jscc import WEIGHTS_DIR, AFModule, Stage, read_configured
-from shared.models.latent_conv import ResBlock
+from shared.nets.blocks import ResBlock
+from shared.nets.jscc import AFModule, Stage
+from shared.nets.weights_file import WEIGHTS_DIR, read_configured
 
 DOWNSAMPLE = 2  # latent grid -> symbol grid; with the latent codec's 8: 16x per image side
 
@@ -91,7 +92,7 @@ class LatentJSCC(nn.Module):
 
 
 def load_latent_jscc_file(path: Path) -> LatentJSCC:
-    """A :class:`LatentJSCC` from a file written by :func:`~shared.models.jscc.save_configured`, in eval mode."""
+    """A :class:`LatentJSCC` from a file written by :func:`~shared.nets.weights_file.save_configured`, in eval mode."""
     config, state = read_configured(path, "latent JSCC", "semcom train lrisc --stage jscc")
     net = LatentJSCC(LatentJSCCConfig.from_dict(config))
     net.load_state_dict(state)

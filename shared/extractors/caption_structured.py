@@ -4,7 +4,7 @@ Not a learned captioner (none is installable offline). The text joins three
 measured facts about the frame:
 
 * **what**: the top ImageNet-1k labels of the real, pretrained EfficientNet-Lite0
-  (``shared.models.efficientnet_lite0``), with a hedge when confidence is low;
+  (``shared.nets.efficientnet_lite0``), with a hedge when confidence is low;
 * **colours**: the dominant named colours and their shares;
 * **layout**: the dominant colour of the top, middle and bottom thirds.
 
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shared.models.base import Captioner, check_frame
-from shared.models.colours import dominant_colours
+from shared.extractors.colours import dominant_colours
+from shared.roles import Captioner, check_frame
 
 CLASS_FILE = Path(__file__).resolve().parents[1] / "weights" / "imagenet1k_classes.json"
 
@@ -58,7 +58,7 @@ class StructuredCaptioner(Captioner):
     @property
     def classifier(self) -> torch.nn.Module:
         if self._classifier is None:
-            from shared.models.efficientnet_lite0 import load_efficientnet_lite0
+            from shared.nets.efficientnet_lite0 import load_efficientnet_lite0
 
             self._classifier = load_efficientnet_lite0("cpu")
         return self._classifier
@@ -69,7 +69,7 @@ class StructuredCaptioner(Captioner):
     @torch.no_grad()
     def labels(self, frame: np.ndarray) -> list[tuple[str, float]]:
         """Top-k ImageNet labels and probabilities of a (H, W, 3) uint8 frame."""
-        from shared.models.efficientnet_lite0 import classifier_view
+        from shared.nets.efficientnet_lite0 import classifier_view
 
         x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255.0  # (1, 3, H, W)
         x = classifier_view(x, self.config.input_size)  # (1, 3, 224, 224)

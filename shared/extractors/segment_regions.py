@@ -17,8 +17,8 @@ import numpy as np
 from skimage.color import rgb2lab
 from skimage.segmentation import slic
 
-from shared.models.base import Segmentation, Segmenter, check_frame
-from shared.models.colours import colour_names, position_name
+from shared.extractors.colours import colour_names, position_name
+from shared.roles import Segmentation, Segmenter, check_frame
 from shared.sideinfo.maps import upsample
 
 

@@ -1,10 +1,10 @@
 """Train LRISC's two trainable parts on top of the frozen embedded latent codec.
 
-``--stage jscc``: the SNR-adaptive latent JSCC (:mod:`shared.models.latent_jscc`).
+``--stage jscc``: the SNR-adaptive latent JSCC (:mod:`shared.nets.latent_jscc`).
     z_n = E(x) / std  ->  encoder (tx SNR)  ->  first k maps as unit-power symbols
     ->  AWGN or Rayleigh block fading + ZF  ->  MMSE scaling  ->  decoder (rx SNR)  ->  z_hat
     loss = MSE(z_hat, z_n) + pixel_weight * MSE(D(z_hat * std), x)
-``--stage diffusion``: the conditional denoiser (:mod:`shared.models.diffusion`), with
+``--stage diffusion``: the conditional denoiser (:mod:`shared.generators.diffusion`), with
     the trained JSCC frozen and run on a fresh channel draw for every batch:
     x_t = sqrt(a_t) z_n + sqrt(1 - a_t) eps,   z0 = UNet(x_t, t | z_hat, snr)   (conditions dropped with p_drop)
     loss = MSE(z0, z_n) + pixel_weight * (MSE(D(z0 * std), x) + perceptual_weight * effnet_dist(D(z0 * std), x))
@@ -14,7 +14,7 @@
     reports as ``effnet_dist``; the model card says so, and the eval shows PSNR, MS-SSIM and
     semantic agreement beside it, which no loss here optimises directly (PSNR only through MSE).
 
-Channel and rate in training follow :mod:`shared.models.train_jscc` (its channel is reused):
+Channel and rate in training follow :mod:`shared.training.jscc` (its channel is reused):
 SNR ~ U[0, 20] dB per sample, 20% Rayleigh block fading, a random prefix of maps in 40% of
 batches. Data: the media folder's photos and video frames as random crops; validation on
 scikit-image's photos at 256x256, never trained on. Checkpoints are safetensors (resumable);
@@ -36,13 +36,14 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from safetensors.torch import load_file, save_file
+from torch import nn
 from tqdm import tqdm
 
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
-from shared.models.diffusion import (
+from shared.codecs.latent_conv import save_conv_ae
+from shared.generators.diffusion import (
     ConditionalDenoiser,
     drop_conditions,
     latent_guidance,
@@ -50,20 +51,18 @@ from shared.models.diffusion import (
     sample,
     save_denoiser,
 )
-from shared.models.jscc import (
+from shared.nets.jscc import (
     SNR_RANGE_DB,
-    WEIGHTS_DIR,
     from_symbols,
     mmse_scale,
-    save_configured,
     snr_from_noise_var,
     to_symbols,
 )
-from shared.models.latent_conv import save_conv_ae
-from shared.models.latent_jscc import LatentJSCC, load_latent_jscc_file
-from shared.models.train_jscc import channel, load_optimizer, save_optimizer
-from shared.models.train_latent import lr_at, psnr, sample_batch, validation_images
-from shared.models.training_data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
+from shared.nets.latent_jscc import LatentJSCC, load_latent_jscc_file
+from shared.nets.weights_file import WEIGHTS_DIR, save_configured
+from shared.training.data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
+from shared.training.jscc import channel, load_optimizer, save_optimizer
+from shared.training.latent import lr_at, psnr, sample_batch, validation_images
 
 STAGES = ("jscc", "diffusion")
 WEIGHT_NAMES = {"jscc": "lrisc_jscc", "diffusion": "lrisc_diffusion"}
@@ -103,7 +102,7 @@ class Frozen:
     """The frozen parts: latent codec (E, D, per-channel std) and, for the diffusion stage, the JSCC."""
 
     def __init__(self, jscc_weights: Path | None):
-        from shared.models.registry import load_model
+        from shared.registry.table import load_model
 
         codec = load_model("latent-conv-ae", role="latent_codec")
         self.ae = codec.net.eval().requires_grad_(False)
@@ -303,13 +302,13 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{h.get(k, float('nan')):.4f}" for k in terms) + " | "
                       + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |" for h in meta["history"] if "val" in h)
     if stage == "jscc":
-        what = (f"LRISC's SNR-adaptive latent JSCC (`shared/models/latent_jscc.py`): the embedded latent codec's "
+        what = (f"LRISC's SNR-adaptive latent JSCC (`shared/nets/latent_jscc.py`): the embedded latent codec's "
                 f"normalised latent -> up to {model.config.maps} importance-ordered maps at 1/16 of the image side "
                 f"(any prefix of {list(model.config.rates)} maps is sendable: CBR 1/192 ... 1/48, as `deepjscc`) -> back.")
         loss = f"MSE(z_hat, z_n) + {cfg.pixel_weight:g} x MSE(D(z_hat), x) through the frozen latent decoder D"
         arch = f"width {model.config.width}, one stride-2 stage, residual blocks, ADJSCC AF modules (hidden {model.config.af_hidden}) on both sides"
     else:
-        what = ("LRISC's conditional diffusion generator (`shared/models/diffusion.py`): a diffusers `UNet2DModel` "
+        what = ("LRISC's conditional diffusion generator (`shared/generators/diffusion.py`): a diffusers `UNet2DModel` "
                 "predicting the clean latent, conditioned on the received latent z_hat (concatenated) and the SNR "
                 "(sinusoidal features into the timestep embedding), each with a presence flag; sampled with DDIM.")
         loss = (f"MSE(z0, z_n) + {cfg.pixel_weight:g} x (MSE(D(z0), x) + {cfg.perceptual_weight:g} x effnet_dist(D(z0), x)); "

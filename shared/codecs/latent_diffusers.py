@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from shared.models.base import LatentCodec
-from shared.models.hub import resolve
+from shared.hub import resolve
+from shared.roles import LatentCodec
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Every trainer of the embedded weights, the corpus loader and the run options; ``semcom train``. Never imported by the services."""

@@ -1,0 +1,22 @@
+"""``semcom train COMPONENT``: one trainer module per embedded model."""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from shared.cli import dispatch
+
+COMPONENTS: dict[str, tuple[str, str]] = {
+    "latent": ("shared.training.latent", "the embedded latent codec (conv autoencoder)"),
+    "jscc": ("shared.training.jscc", "the SNR-adaptive DeepJSCC baseline (ADJSCC AF modules)"),
+    "lrisc": ("shared.training.lrisc", "LRISC: the latent JSCC (--stage jscc), then the conditional diffusion generator (--stage diffusion)"),
+    "semantic": ("shared.training.semantic", "the semantic generator of the spic scheme (low-res image + segmentation-map conditions)"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch("semcom train", "Train an embedded model.", COMPONENTS, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
