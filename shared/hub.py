@@ -3,18 +3,24 @@
 Hub backends load with ``from_pretrained(local_dir)``. :func:`resolve` turns
 a hub id or a local path into a local directory *without touching the
 network*: a directory path is used as is; a hub id is looked up in the
-local mirror folder ``$SEMCOM_HUB_DIR/<owner>/<name>`` when set, then in the Hugging Face cache
-(``HF_HOME`` / ``HF_HUB_CACHE``). When neither has it,
-:class:`WeightsNotFound` says, in one line, how to provide it.
+local mirror folder ``$SEMCOM_HUB_DIR/<owner>/<name>`` when set, then in the user's semcom cache
+(``$SEMCOM_CACHE``, default ``~/.cache/semcom``, where ``semcom models fetch`` puts files that do
+not come from the Hugging Face hub), then in the Hugging Face cache (``HF_HOME`` / ``HF_HUB_CACHE``).
+When none has it, :class:`WeightsNotFound` says, in one line, how to provide it.
+
+Files that are unpickled (``.pth``) are first checked against the SHA-256 pinned in the
+registry (:func:`verified`) and then loaded with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 from shared.cli import UsageError
 
 MIRROR_ENV = "SEMCOM_HUB_DIR"  # a folder of <owner>/<name>/ directories saved with save_pretrained, searched before the cache
+CACHE_ENV = "SEMCOM_CACHE"  # the user's semcom cache; default ~/.cache/semcom (XDG's usual place)
 
 
 class WeightsNotFound(UsageError):
@@ -57,6 +63,8 @@ def resolve(model: str, source: str, marker: str = "config.json") -> Path:
     mirror = os.environ.get(MIRROR_ENV)
     if mirror and (Path(mirror) / source / marker).is_file():
         return Path(mirror) / source
+    if (user_cache() / source / marker).is_file():
+        return user_cache() / source
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -71,3 +79,53 @@ def fetch(source: str, cache_dir: Path | None = None) -> Path:
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(source, cache_dir=cache_dir))
+
+
+def user_cache() -> Path:
+    """``$SEMCOM_CACHE/hub`` (default ``~/.cache/semcom/hub``): hub files fetched outside the Hugging Face hub."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "semcom").expanduser() / "hub"
+
+
+class WeightsTampered(UsageError):
+    """A weights file whose SHA-256 is not the one pinned in the registry: never loaded (one line, exit 2)."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified(model: str, path: Path, sha256: str) -> Path:
+    """``path`` when its SHA-256 is the pinned ``sha256``; WeightsNotFound if missing, WeightsTampered if different."""
+    if not path.is_file():
+        raise WeightsNotFound(model, str(path))
+    got = sha256_of(path)
+    if got != sha256:
+        raise WeightsTampered(f"model '{model}': {path} has SHA-256 {got[:16]}..., not the pinned {sha256[:16]}...; "
+                              f"refusing to load it (re-fetch it with 'semcom models fetch {model}')")
+    return path
+
+
+def fetch_files(model: str, hub_id: str, upstream: str, files: dict[str, str], timeout_s: float = 30.0) -> Path:
+    """Download ``files`` (name -> pinned SHA-256) from ``upstream/<name>`` into the user cache, checking
+    each hash before it is kept; return the folder. Network errors are OSErrors (the caller says what to do)."""
+    import urllib.request
+
+    folder = user_cache() / hub_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, digest in files.items():
+        target = folder / name
+        if target.is_file() and sha256_of(target) == digest:
+            continue
+        partial = target.with_suffix(target.suffix + ".partial")
+        with urllib.request.urlopen(f"{upstream}/{name}", timeout=timeout_s) as response, open(partial, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+        if sha256_of(partial) != digest:
+            partial.unlink()
+            raise WeightsTampered(f"model '{model}': the downloaded {name} does not match its pinned SHA-256; not kept")
+        partial.replace(target)
+    return folder

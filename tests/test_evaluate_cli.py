@@ -62,7 +62,7 @@ def _exit_code(argv: list[str]) -> int:
     (["--channel", "fog"], "unknown 'fog'"),
     (["--snr-db", "20:0:5"], "--snr-db"),
     (["--images", "folder:/no/such/dir"], "folder not found"),
-    (["--images", "webcam:0"], "builtin or folder"),
+    (["--images", "webcam:0"], "builtin, folder:PATH or corpus:PATH"),
     (["--param", "digital:cbr=0.001", "--limit", "1", "--size", "64"], "raise cbr"),
     (["--param", "digital:cbr=-1"], "cbr"),
     (["--size", "many"], "invalid int"),

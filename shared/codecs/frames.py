@@ -48,5 +48,10 @@ def to_latent(x: torch.Tensor, device: str, name: str = LATENT_CODEC) -> torch.T
 def to_frame(z_n: torch.Tensor, height: int, width: int, device: str, name: str = LATENT_CODEC) -> np.ndarray:
     """Normalised latent (1, L, h, w) -> (height, width, 3) uint8 frame (cropped from the padded grid) by codec ``name``."""
     ae, std = latent_codec(device, name)
-    y = (ae.decoder(z_n.float().to(device) * std) * 0.5 + 0.5)[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
+    return as_frame(ae.decoder(z_n.float().to(device) * std) * 0.5 + 0.5, height, width)
+
+
+def as_frame(y: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """(1, 3, H', W') pixels, about [0, 1] -> (height, width, 3) uint8 frame, cropped from the padded grid."""
+    y = y[0, :, :height, :width].clamp(0, 1)  # (3, H, W)
     return (y * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()

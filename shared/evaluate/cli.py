@@ -50,8 +50,11 @@ def build_parser() -> CliParser:
     g.add_argument("--snr-db", default="0:20:5", help="START:STOP:STEP (STOP included) or a comma list, dB (default: %(default)s)")
     g.add_argument("--param", action="append", default=[], metavar="[SCHEME:]KEY=VALUE[,VALUE...]",
                    help="scheme parameter, repeatable; commas sweep it (see below)")
-    g.add_argument("--images", default="builtin", help="builtin (scikit-image's validation photos) or folder:PATH (default: %(default)s)")
-    g.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to SIZE x SIZE (default: %(default)s)")
+    g.add_argument("--images", default="builtin",
+                   help="builtin (scikit-image's validation photos), folder:PATH, or corpus:PATH (its fixed validation split) "
+                        "(default: %(default)s)")
+    g.add_argument("--size", type=int, default=256,
+                   help="images are centre-cropped and resized to SIZE x SIZE; 0 keeps each at its own size (default: %(default)s)")
     g.add_argument("--limit", type=int, default=None, help="use only the first N images")
     g.add_argument("--repeats", type=int, default=1, help="channel draws per image (default: %(default)s)")
     o = parser.add_argument_group("output")
@@ -63,8 +66,8 @@ def build_parser() -> CliParser:
 
 
 def _check_ranges(ns: argparse.Namespace) -> None:
-    if not 16 <= ns.size <= 4096:
-        raise UsageError(f"--size {ns.size}: must be between 16 and 4096")
+    if ns.size != 0 and not 16 <= ns.size <= 4096:
+        raise UsageError(f"--size {ns.size}: must be 0 (native size) or between 16 and 4096")
     if ns.limit is not None and ns.limit < 1:
         raise UsageError(f"--limit {ns.limit}: must be at least 1")
     if ns.sheet_images < 0:
@@ -125,7 +128,8 @@ def _body(ns: argparse.Namespace) -> int:
     summary = summarize(rows)
     write_summary(ns.out, summary)
     fading = "; one fade per frame" if base["block_len"] == 0 else f"; a fade every {base['block_len']} symbols"
-    subtitle = f"{len(images)} images ({ns.images}), {ns.size}x{ns.size}, {ns.repeats} channel draw(s) each"
+    size = "native size" if ns.size == 0 else f"{ns.size}x{ns.size}"
+    subtitle = f"{len(images)} images ({ns.images}), {size}, {ns.repeats} channel draw(s) each"
     written = []
     for channel in channels:
         about = subtitle + ("" if channel == "awgn" else fading) + "; mean"

@@ -1,39 +1,55 @@
-"""The evaluation images: scikit-image's validation photos, or every image in a folder.
+"""The evaluation images: scikit-image's validation photos, every image in a folder, or a corpus's validation split.
 
 Each comes as name -> (size, size, 3) uint8 RGB, cropped and resized by the sources' one
 ``square_resize``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
 from shared.cli import UsageError
+from shared.corpus import corpus_photos, is_corpus
 from shared.sources import FolderSource, SourceError, open_source, skimage_photos, square_resize
 
 
 def load_images(spec: str, size: int, limit: int | None = None) -> dict[str, np.ndarray]:
-    """``builtin`` or ``folder:PATH`` -> the first ``limit`` images (all when None), in name order."""
+    """``builtin``, ``folder:PATH`` or ``corpus:PATH`` -> the first ``limit`` images (all when None), in name order.
+
+    ``size`` 0 keeps each image at its own size (native-resolution evaluation); a corpus gives its
+    validation split, named ``<set>-<file>``.
+    """
+    usage = f"--images {spec!r}: use builtin, folder:PATH or corpus:PATH"
+    fit = (lambda rgb: rgb) if size == 0 else (lambda rgb: square_resize(rgb, size))
     if spec == "builtin":
         photos = skimage_photos()
         names = list(photos)[:limit]
-        return {name: square_resize(photos[name], size) for name in names}
-    if not spec.startswith("folder:"):
-        raise UsageError(f"--images {spec!r}: use builtin or folder:PATH")
-    try:
-        source = open_source(spec, size)
-    except SourceError as exc:
-        raise UsageError(f"--images: {exc}") from None
-    if not isinstance(source, FolderSource):
-        raise UsageError(f"--images {spec!r}: use builtin or folder:PATH")
+        return {name: fit(photos[name]) for name in names}
+    if spec.startswith("corpus:"):
+        root = Path(spec.split(":", 1)[1])
+        if not is_corpus(root):
+            raise UsageError(f"{usage} ({root} has neither photos/ nor videos/)")
+        paths = [(f"{p.parent.name}-{p.name}", p) for p in corpus_photos(root, "val")]
+    elif spec.startswith("folder:"):
+        try:
+            source = open_source(spec, max(size, 1))
+        except SourceError as exc:
+            raise UsageError(f"--images: {exc}") from None
+        if not isinstance(source, FolderSource):
+            raise UsageError(usage)
+        paths = [(p.name, p) for p in source.files]
+    else:
+        raise UsageError(usage)
     images: dict[str, np.ndarray] = {}
-    for path in source.files:
+    for name, path in paths:
         if limit is not None and len(images) >= limit:
             break
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             continue  # unreadable file: skipped, as the folder source does
-        images[path.name] = square_resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
+        images[name] = fit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     if not images:
         raise UsageError(f"--images {spec!r}: no readable image")
     return images

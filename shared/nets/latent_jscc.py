@@ -42,6 +42,7 @@ class LatentJSCCConfig:
     maps: int = 32  # C: 32x16x16 per 256x256 = 4,096 symbols, CBR 1/48, as deepjscc
     rates: tuple[int, ...] = (8, 16, 24, 32)  # sendable prefixes: CBR 1/192, 1/96, 1/64, 1/48
     af_hidden: int = 32  # AF MLP width, as deepjscc
+    rate_input: bool = False  # decoder also gets the length map (share of maps sent per cell): blocks of different lengths
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -73,7 +74,7 @@ class LatentJSCC(nn.Module):
         self.enc_down = Stage(w, w, hid, up=False)
         self.enc_mid = ResAF(w, hid)
         self.enc_out = nn.Conv2d(w, config.maps, 3, padding=1)
-        self.dec_in = nn.Sequential(nn.Conv2d(config.maps, w, 3, padding=1), nn.GELU())
+        self.dec_in = nn.Sequential(nn.Conv2d(config.maps + int(config.rate_input), w, 3, padding=1), nn.GELU())
         self.dec_in_af = AFModule(w, hid)
         self.dec_mid = ResAF(w, hid)
         self.dec_up = Stage(w, w, hid, up=True)
@@ -84,8 +85,14 @@ class LatentJSCC(nn.Module):
         h = self.enc_down(self.enc_in(z_n), snr_db)  # (B, W, h/2, w/2)
         return self.enc_out(self.enc_mid(h, snr_db))
 
-    def decode(self, s: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        """(B, C, h/2, w/2) received maps (unsent ones zero), snr (B, 1) dB -> z_hat (B, L, h, w), normalised."""
+    def decode(self, s: torch.Tensor, snr_db: torch.Tensor, rate: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, h/2, w/2) received maps (unsent ones zero), snr (B, 1) dB -> z_hat (B, L, h, w), normalised.
+
+        ``rate`` (B, 1, h/2, w/2): the share of the C maps sent at each cell, for a ``rate_input`` model
+        (None: all sent, or the same prefix everywhere, as the per-frame length was).
+        """
+        if self.config.rate_input:
+            s = torch.cat([s, torch.ones_like(s[:, :1]) if rate is None else rate], dim=1)  # (B, C + 1, h/2, w/2)
         h = self.dec_in_af(self.dec_in(s), snr_db)  # (B, W, h/2, w/2)
         h = self.dec_up(self.dec_mid(h, snr_db), snr_db)  # (B, W, h, w)
         return self.dec_out(h)
@@ -103,3 +110,19 @@ def load_latent_jscc_file(path: Path) -> LatentJSCC:
 def load_latent_jscc(name: str) -> LatentJSCC:
     """``shared/weights/<name>.safetensors``, loaded once per process."""
     return load_latent_jscc_file(WEIGHTS_DIR / f"{name}.safetensors")
+
+
+@lru_cache(maxsize=4)
+def latent_normalisation(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (mean, std) per latent channel, each (1, L, 1, 1), that ``shared/weights/<name>`` was trained with
+    (a hub codec's JSCC carries them in its metadata; z_n = (z - mean) / std)."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(WEIGHTS_DIR / f"{name}.safetensors"), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "latent_std" not in meta:
+        raise ValueError(f"{name} carries no latent normalisation")
+    mean = torch.tensor(json.loads(meta.get("latent_mean", "[]")) or [0.0] * len(json.loads(meta["latent_std"])))
+    return mean.view(1, -1, 1, 1), torch.tensor(json.loads(meta["latent_std"])).view(1, -1, 1, 1)

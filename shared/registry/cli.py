@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from shared.cli import CliParser, UsageError, run_cli
-from shared.hub import fetch
+from shared.hub import CACHE_ENV, MIRROR_ENV, fetch, fetch_files, user_cache
 from shared.registry.table import MODELS, availability, get_spec, weights_bytes
 
 PROG = "semcom models"
@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     p_list = sub.add_parser("list", help="every model, its role, backend, size and whether it is available here")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p_fetch = sub.add_parser("fetch", help="download a hub model into the Hugging Face cache (needs hub access)")
+    p_fetch = sub.add_parser("fetch", help="download a hub model into its cache, checking pinned hashes (needs network access)")
     p_fetch.add_argument("name", help="model name from 'semcom models list'")
-    p_fetch.add_argument("--cache-dir", default=None, help="cache folder (default: HF_HOME's)")
+    p_fetch.add_argument("--cache-dir", default=None, help="Hugging Face models: cache folder (default: HF_HOME's); "
+                         "hash-pinned files go to $SEMCOM_CACHE/hub (default ~/.cache/semcom/hub)")
     args = parser.parse_args(argv)
 
     def body() -> int:
@@ -57,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         spec = get_spec(args.name)
         if spec.backend != "hub":
             raise UsageError(f"model '{args.name}' is embedded: its weights ship with semcom, nothing to fetch")
+        files = getattr(spec.config, "files", None)  # a model whose files come from an upstream repository, hash-pinned
         try:
-            path = fetch(spec.weights, args.cache_dir)
-        except OSError as exc:  # requests' and huggingface_hub's connection errors are OSErrors
-            raise UsageError(f"could not download '{spec.weights}' (no hub access here?): {type(exc).__name__}") from None
+            path = (fetch_files(args.name, spec.weights, spec.config.upstream, files()) if files
+                    else fetch(spec.weights, args.cache_dir))
+        except OSError as exc:  # urllib's, requests' and huggingface_hub's connection errors are OSErrors
+            where = (f"{user_cache() / spec.weights} (or {MIRROR_ENV}/{spec.weights}, or set {CACHE_ENV})" if files
+                     else "a Hugging Face cache (HF_HOME)")
+            raise UsageError(f"could not download '{spec.weights}' (no network here?): {type(exc).__name__}; run "
+                             f"'semcom models fetch {args.name}' on a machine with access and copy the files to {where}") from None
         print(f"fetched {spec.weights} -> {path}")
         return 0
 

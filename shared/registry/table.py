@@ -24,6 +24,7 @@ from typing import Any
 from shared.cli import UsageError
 from shared.codecs.latent_conv import EmbeddedLatentCodec
 from shared.codecs.latent_diffusers import DiffusersLatentCodec, DiffusersVaeConfig
+from shared.codecs.taef2 import Taef2Config, Taef2LatentCodec
 from shared.extractors.caption_blip import BlipCaptioner, BlipConfig
 from shared.extractors.caption_structured import StructuredCaptionConfig, StructuredCaptioner
 from shared.extractors.keyregions import ClassKeyConfig, ClassKeySelector, FaceSaliencyConfig, FaceSaliencySelector
@@ -83,6 +84,12 @@ MODELS: dict[str, ModelSpec] = {
     "taesd": ModelSpec(
         "latent_codec", "hub", DiffusersLatentCodec, DiffusersVaeConfig("tiny"), "madebyollin/taesd",
         "TAESD (AutoencoderTiny), the SD VAE's fast distilled twin"),
+    "taef2": ModelSpec(
+        "latent_codec", "hub", Taef2LatentCodec,
+        Taef2Config(encoder_sha256="10a4e1021e89d7551eaf161352da8dbd0b1aa83872ae28b150c1df1ce2f147b6",
+                    decoder_sha256="0a44a31e1ae59eb9dbf9359d24942fd3ef5928162c1800d97a28c61d51be0ab5",
+                    upstream="https://raw.githubusercontent.com/madebyollin/taesd/5cccb12dc72074a4be35680c3b108548a7c69978"),
+        "madebyollin/taef2", "TAEF2 (FLUX.2 latent space, own implementation, pinned SHA-256), 32x32x32 per 256x256"),
 }
 
 
@@ -142,7 +149,7 @@ def availability(name: str) -> tuple[bool, str]:
     if spec.backend == "embedded":
         return Path(where).is_file(), where
     try:
-        return True, str(resolve(name, where))
+        return True, str(resolve(name, where, marker=getattr(spec.cls, "hub_marker", "config.json")))
     except WeightsNotFound:
         return False, f"hub id {where} not in the local cache"
 

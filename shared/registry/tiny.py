@@ -134,8 +134,28 @@ def save_tiny(name: str, path: Path, levels: int = 2) -> Path:
     builders = {"segformer-b0-ade": _segformer, "segformer-b0-cityscapes": _segformer, "blip-base": _blip,
                 "sd-vae": lambda p: _sd_vae(p, levels), "taesd": lambda p: _taesd(p, levels),
                 "sd-img2img": lambda p: _sd_pipeline(p, "img2img"), "sd-inpaint": lambda p: _sd_pipeline(p, "inpaint"),
-                "sd-x4-upscaler": lambda p: _sd_pipeline(p, "x4-upscaler"), "controlnet-seg": _controlnet, "sd-lora": _lora}
+                "sd-x4-upscaler": lambda p: _sd_pipeline(p, "x4-upscaler"), "controlnet-seg": _controlnet, "sd-lora": _lora,
+                "taef2": save_tiny_taef2}  # its files' hashes differ from the pinned ones: use save_tiny_taef2's config
     if name not in builders:
         raise ValueError(f"no tiny config for '{name}'; have: {', '.join(builders)}")
     builders[name](Path(path))
     return Path(path)
+
+
+def save_tiny_taef2(path: Path, width: int = 8):
+    """Random TAEF2 files of the upstream layout at a tiny ``width`` (plain state dicts, as upstream publishes
+    them) in ``path``; return the registry config that pins their hashes (use it in place of the real row's)."""
+    from dataclasses import replace
+
+    from shared.codecs.taef2 import DECODER_FILE, ENCODER_FILE, Taef2Net
+    from shared.hub import sha256_of
+    from shared.registry.table import get_spec
+
+    torch.manual_seed(0)
+    net = Taef2Net(width)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save(net.encoder.state_dict(), path / ENCODER_FILE)
+    torch.save(net.decoder.state_dict(), path / DECODER_FILE)
+    return replace(get_spec("taef2").config, encoder_sha256=sha256_of(path / ENCODER_FILE),
+                   decoder_sha256=sha256_of(path / DECODER_FILE), width=width)

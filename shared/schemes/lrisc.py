@@ -10,24 +10,46 @@ Receive:
     -> the receiver's latent decoder (tuned with the generator) -> frame.  ``steps = 0`` skips the diffusion (the JSCC-only ablation).
 
 Adaptive length: the rate knob ``cbr`` is the most the stream may spend (1/192, 1/96, 1/64
-or 1/48); the rate policy ``snr`` sends fewer maps when the receiver reports a good channel
-(:data:`RATE_POLICY`), ``fixed`` always sends ``cbr``. Before any feedback (and in
-``semcom eval``, which has no feedback link) the policy sends ``cbr``. The receiver reads the
-length from the payload's symbol count, so no per-frame signalling is needed.
+or 1/48; with TAEF2 also 1/32 and 1/24); the rate policy ``snr`` sends fewer maps when the
+receiver reports a good channel (:data:`RATE_POLICY`), ``fixed`` always sends ``cbr``. Before
+any feedback (and in ``semcom eval``, which has no feedback link) the policy sends ``cbr``.
+With one length everywhere the receiver reads it from the payload's symbol count.
+
+Latent codecs (``codec``): ``embedded`` is the project's conv autoencoder (8 x H/8 x W/8, ships
+with semcom); ``taef2`` is TAEF2's 32-channel FLUX.2 latent space (hub weights, SHA-256 pinned),
+with its own JSCC (``lrisc_taef2_jscc``, 64 maps); ``auto`` (the default) picks ``taef2`` where its
+weights are on this machine and the header then names the concrete codec, so a receiver without
+TAEF2 refuses the stream (``model_unavailable``) and keeps serving. With TAEF2, ``length=content``
+lets an entropy model (a scale hyperprior, :mod:`shared.nets.entropy`) give each 64x64-pixel block
+of the symbol grid a prefix in proportion to the information it holds, within the same budget;
+the length map (3 bits a block) is side information, sent exactly (a QPSK r 1/3 LDPC payload)
+and counted in the rate.
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
-from shared.codecs.frames import LATENT_CODEC, frame_tensor, latent_codec, padded, to_frame, to_latent
+from shared.codecs.frames import LATENT_CODEC, as_frame, frame_tensor, latent_codec, padded, to_frame, to_latent
 from shared.generators.diffusion import latent_guidance, load_denoiser, sample
+from shared.nets.block_lengths import (
+    from_block_symbols,
+    grid_blocks,
+    n_values,
+    pack_lengths,
+    to_block_symbols,
+    unpack_lengths,
+)
+from shared.nets.entropy import allocate, block_bits, load_entropy
 from shared.nets.jscc import from_symbols, maps_for_cbr, mmse_scale, snr_from_noise_var, to_symbols
-from shared.nets.latent_jscc import LatentJSCCConfig, load_latent_jscc
+from shared.nets.latent_jscc import LatentJSCCConfig, latent_normalisation, load_latent_jscc
+from shared.nets.weights_file import WEIGHTS_DIR
+from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.base import (
     DecodeFailure,
     Encoded,
@@ -41,42 +63,104 @@ from shared.schemes.base import (
 )
 
 PAYLOAD = "latent"
+LENGTHS = "lengths"  # the length map of content-adaptive frames (digital, exact)
 RECEIVER_CODEC = "lrisc-latent-ae"  # the same encoder, with the decoder tuned jointly with the diffusion generator
 DOWNSAMPLE = 16  # latent codec 8x, JSCC 2x: pixels per symbol-grid cell, per side
 # (feedback SNR floor in dB, maps sent). Measured JSCC-only on the validation photos (semcom eval,
 # steps=0, AWGN): at 15 dB half the maps give 22.19 dB against 22.49 with all of them; at 10 dB
 # three quarters give 22.10 against 22.35; at 5 dB they lose 0.35 dB and at 0 dB 0.46, so send all
 RATE_POLICY = ((15.0, 16), (8.0, 24), (-math.inf, 32))
+# TAEF2 (codec=taef2): its JSCC, entropy model and rates (the JSCC's sendable prefixes per block)
+TAEF2_JSCC, TAEF2_ENTROPY = "lrisc_taef2_jscc", "lrisc_taef2_entropy"
+TAEF2_RATES = (8, 16, 24, 32, 48, 64)  # CBR 1/192 ... 1/24
+BLOCK = 4  # symbol-grid cells per side of a length-map block (64x64 pixels): 16 blocks at 256x256 fit one LDPC block
+# the length map's link: 3 bits a block in k = 128 blocks at QPSK r 1/3 (~-1 dB threshold): it must arrive
+# wherever the analog latent is worth decoding; 192 symbols at 256x256 (4.7% of CBR 1/48), counted in the rate
+LENGTH_LINK = LinkConfig(modulation="qpsk", code_rate=1 / 3, ldpc_k=128)
+CODEC_DEFAULTS = {"embedded": {"jscc_weights": "lrisc_jscc", "steps": 1},
+                  "taef2": {"jscc_weights": TAEF2_JSCC, "steps": 0}}  # no TAEF2 generator yet: JSCC only
+
+
+def taef2_ready() -> bool:
+    """TAEF2's files on this machine (hub mirror or cache) and its JSCC among the weights: what codec=auto needs."""
+    if not (WEIGHTS_DIR / f"{TAEF2_JSCC}.safetensors").is_file():
+        return False
+    from shared.registry.table import availability  # the table imports every backend: only when asked
+
+    return availability("taef2")[0]
 
 
 class LriscParams(SchemeParams):
-    cbr: float = Field(default=1 / 48, gt=0, le=1)  # the most the stream spends: all 32 maps, 4,096 symbols per 256x256
+    codec: Literal["auto", "embedded", "taef2"] = "auto"  # auto: taef2 where its weights are here (the header names the result)
+    length: Literal["auto", "content", "uniform"] = "auto"  # taef2: content = per-block lengths by the entropy model (auto: where trained)
+    cbr: float = Field(default=1 / 48, gt=0, le=1)  # the most the stream spends: 4,096 symbols per 256x256
     rate_policy: Literal["snr", "fixed"] = "snr"  # snr: fewer maps when the fed-back SNR is high; fixed: always cbr
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR until feedback supplies the real one
     # steps and strength: the best effnet_dist of steps {0, 1, 4} x strength {0.02, 0.25, 0.5} on seven training
     # photos (README, "choosing the samplers"), and the fastest generative setting
-    steps: int = Field(default=1, ge=0, le=50)  # DDIM steps at the receiver; 0 = JSCC only (no diffusion)
+    steps: int = Field(default=1, ge=0, le=50)  # DDIM steps at the receiver; 0 = JSCC only (taef2's default: no generator yet)
     guidance: float = Field(default=1.0, ge=0, le=10)  # classifier-free guidance; 1 = one UNet call per step
     strength: float = Field(default=0.02, gt=0, le=1)  # 1 = start from noise; < 1 = from z_hat noised to this level (0.02: t = 19)
     seed: int = Field(default=0, ge=0)  # sampling noise: the same frame and channel give the same picture
-    jscc_weights: str = Field(default="lrisc_jscc", pattern=r"^lrisc_jscc[a-z0-9_]{0,32}$")  # shared/weights/<name>
+    # shared/weights/<name>; the codec's own by default (lrisc_jscc, lrisc_taef2_jscc)
+    jscc_weights: str = Field(default="lrisc_jscc", pattern=r"^lrisc_(taef2_)?jscc[a-z0-9_]{0,32}$")
     diffusion_weights: str = Field(default="lrisc_diffusion", pattern=r"^lrisc_diffusion[a-z0-9_]{0,32}$")
 
-    @field_validator("cbr")
+    @model_validator(mode="before")
     @classmethod
-    def _supported(cls, v: float) -> float:
-        maps_for_cbr(v, LatentJSCCConfig().rates, "lrisc")
-        return v
+    def _codec_defaults(cls, data):
+        """Resolve ``auto`` (codec, then length) and fill the chosen codec's defaults the caller did not set."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("codec", "auto") == "auto":
+            data["codec"] = "taef2" if taef2_ready() else "embedded"
+        codec = data["codec"]
+        for key, value in CODEC_DEFAULTS.get(codec, {}).items():
+            data.setdefault(key, value)
+        if data.get("length", "auto") == "auto":
+            content = codec == "taef2" and (WEIGHTS_DIR / f"{TAEF2_ENTROPY}.safetensors").is_file()
+            data["length"] = "content" if content else "uniform"
+        return data
+
+    @model_validator(mode="after")
+    def _supported(self) -> "LriscParams":
+        if self.codec == "embedded" and self.length == "content":
+            raise ValueError("length=content needs codec=taef2 (the embedded JSCC sends one length a frame)")
+        if self.codec == "embedded" and self.jscc_weights.startswith("lrisc_taef2") or \
+                self.codec == "taef2" and not self.jscc_weights.startswith("lrisc_taef2"):
+            raise ValueError(f"jscc_weights={self.jscc_weights} is not a JSCC of codec {self.codec}")
+        if self.codec == "taef2" and self.steps:
+            raise ValueError("codec=taef2 has no diffusion generator yet: use steps=0")
+        self.max_maps()
+        return self
+
+    def rates(self) -> tuple[int, ...]:
+        return TAEF2_RATES if self.codec == "taef2" else LatentJSCCConfig().rates
 
     def max_maps(self) -> int:
-        return maps_for_cbr(self.cbr, LatentJSCCConfig().rates, "lrisc")
+        return maps_for_cbr(self.cbr, self.rates(), "lrisc")
 
 
-def maps_for_snr(snr_db: float | None, max_maps: int) -> int:
-    """The rate policy: maps to send at a fed-back SNR (None: no feedback yet -> the most allowed)."""
+def maps_for_snr(snr_db: float | None, max_maps: int, rates: tuple[int, ...] = (8, 16, 24, 32)) -> int:
+    """The rate policy: maps to send at a fed-back SNR (None: no feedback yet -> the most allowed).
+
+    :data:`RATE_POLICY` is written in maps of 32; the policy spends the same share of ``max_maps``
+    (the largest rate at or below it), so the fed-back SNR moves every operating point."""
     if snr_db is None:
         return max_maps
-    return min(max_maps, next(k for floor, k in RATE_POLICY if snr_db >= floor))
+    want = max_maps * next(k for floor, k in RATE_POLICY if snr_db >= floor) / RATE_POLICY[-1][1]
+    return max([r for r in rates if r <= want] or [rates[0]])
+
+
+@lru_cache(maxsize=2)
+def hub_codec(device: str):
+    """The TAEF2 latent codec (pinned hashes checked), on ``device``, loaded once."""
+    from shared.registry.table import load_model  # the table imports every backend: only when asked
+
+    codec = load_model("taef2", role="latent_codec")
+    codec.net.to(device)
+    return codec
 
 
 class LriscTransmit(Transmit):
@@ -91,16 +175,36 @@ class LriscTransmit(Transmit):
 
     @torch.no_grad()
     def encode(self, frame: np.ndarray) -> Encoded:
-        jscc = load_latent_jscc(self.params.jscc_weights)
+        p = self.params
+        jscc = load_latent_jscc(p.jscc_weights)
         h, w = frame.shape[:2]
-        z_n = to_latent(frame_tensor(frame, DOWNSAMPLE), "cpu")  # (1, L, H'/8, W'/8), padded to whole symbol-grid cells
-        policy_snr = self.feedback_snr_db if self.params.rate_policy == "snr" else None
-        tx_snr = self.feedback_snr_db if self.feedback_snr_db is not None else self.params.snr_db
-        k = maps_for_snr(policy_snr, self.params.max_maps())
-        s = jscc.encode(z_n, torch.tensor([[tx_snr]]))  # (1, C, H'/16, W'/16)
-        symbols = to_symbols(s, k)[0].numpy().astype(np.complex64)  # (k * H' * W' / 512,)
-        return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],
-                       info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": tx_snr})
+        x = frame_tensor(frame, DOWNSAMPLE)  # (1, 3, H', W'), padded to whole symbol-grid cells
+        policy_snr = self.feedback_snr_db if p.rate_policy == "snr" else None
+        tx_snr = self.feedback_snr_db if self.feedback_snr_db is not None else p.snr_db
+        k = maps_for_snr(policy_snr, p.max_maps(), p.rates())
+        if p.codec == "embedded":
+            s = jscc.encode(to_latent(x, "cpu"), torch.tensor([[tx_snr]]))  # (1, C, H'/16, W'/16)
+            symbols = to_symbols(s, k)[0].numpy().astype(np.complex64)  # (k * H' * W' / 512,)
+            return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],
+                           info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": tx_snr})
+        mean, std = latent_normalisation(p.jscc_weights)
+        z_n = (hub_codec("cpu").encode_tensor(x) - mean) / std  # (1, 32, H'/8, W'/8)
+        s = jscc.encode(z_n, torch.tensor([[tx_snr]]))[0]  # (M, H'/16, W'/16)
+        gh, gw = s.shape[1:]
+        maps = np.full(grid_blocks(gh, gw, BLOCK), k)  # (hb, wb) one length everywhere
+        payloads = []
+        if p.length == "content":
+            cells = np.array([[min(BLOCK, gh - r), min(BLOCK, gw - c)] for r in range(0, gh, BLOCK) for c in range(0, gw, BLOCK)])
+            cells = (cells[:, 0] * cells[:, 1]).reshape(maps.shape)
+            z_bits, _ = load_entropy(TAEF2_ENTROPY)(z_n)  # (1, 32, H'/8, W'/8) bits per latent value
+            maps = allocate(block_bits(z_bits[0], 2, BLOCK), cells, TAEF2_RATES, k * gh * gw)
+            lengths = pack_lengths(maps, TAEF2_RATES)
+            payloads.append(Payload(LENGTHS, "digital", transmit(lengths, LENGTH_LINK), bits=8 * len(lengths)))
+        symbols = to_block_symbols(s, maps, BLOCK).numpy().astype(np.complex64)  # (N,)
+        payloads.insert(0, Payload(PAYLOAD, "analog", symbols))
+        n = sum(pl.symbols.size for pl in payloads)
+        return Encoded(payloads=payloads, info={"maps": float(n_values(maps, gh, gw, BLOCK)) / (gh * gw), "cbr": n / (h * w * 3),
+                                                "tx_snr_db": tx_snr, "length_symbols": n - symbols.size})
 
 
 class LriscReceive(Receive):
@@ -115,6 +219,8 @@ class LriscReceive(Receive):
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
         if PAYLOAD not in payloads:
             raise DecodeFailure(f"no '{PAYLOAD}' payload")
+        if self.params.codec == "taef2":
+            return self._decode_taef2(payloads, height, width)
         rx = payloads[PAYLOAD]
         jscc = load_latent_jscc(self.params.jscc_weights)
         hp, wp = padded(height, DOWNSAMPLE) // DOWNSAMPLE, padded(width, DOWNSAMPLE) // DOWNSAMPLE
@@ -133,8 +239,41 @@ class LriscReceive(Receive):
                            guidance=self.params.guidance, strength=self.params.strength, init=z_hat, generator=gen)
         return to_frame(z_hat, height, width, self.device, self.codec)
 
+    def _decode_taef2(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
+        rx = payloads[PAYLOAD]
+        jscc = load_latent_jscc(self.params.jscc_weights)
+        gh, gw = padded(height, DOWNSAMPLE) // DOWNSAMPLE, padded(width, DOWNSAMPLE) // DOWNSAMPLE
+        shape = grid_blocks(gh, gw, BLOCK)
+        if LENGTHS in payloads:
+            data = receive(payloads[LENGTHS].symbols, payloads[LENGTHS].noise_var, LENGTH_LINK)
+            if data is None:
+                raise DecodeFailure("the length map was lost (CRC)")
+            try:
+                maps = unpack_lengths(data, shape, TAEF2_RATES)
+            except ValueError as exc:
+                raise DecodeFailure(str(exc)) from None
+        else:
+            k, rest = divmod(2 * rx.symbols.size, gh * gw)
+            if rest or k not in TAEF2_RATES:
+                raise DecodeFailure(f"{rx.symbols.size} symbols is no supported length for {height}x{width}")
+            maps = np.full(shape, k)
+        if rx.noise_var.size != rx.symbols.size or 2 * rx.symbols.size != n_values(maps, gh, gw, BLOCK):
+            raise DecodeFailure(f"{rx.symbols.size} symbols do not match the length map for {height}x{width}")
+        x_hat = torch.from_numpy(rx.symbols.astype(np.complex64))[None]  # (1, N)
+        nv = torch.from_numpy(rx.noise_var.astype(np.float32))[None]  # (1, N)
+        snr = snr_from_noise_var(nv)  # (1, 1)
+        s_hat, rate = from_block_symbols(mmse_scale(x_hat, nv)[0], maps, jscc.config.maps, gh, gw, BLOCK)
+        z_hat = jscc.decode(s_hat[None], snr, rate[None])  # (1, 32, H'/8, W'/8) normalised
+        mean, std = latent_normalisation(self.params.jscc_weights)
+        y = hub_codec(self.device).decode_tensor((z_hat * std + mean).to(self.device))  # (1, 3, H', W') in [0, 1]
+        return as_frame(y, height, width)
+
     def warmup(self) -> None:
         load_latent_jscc(self.params.jscc_weights)
+        if self.params.codec == "taef2":
+            hub_codec(self.device)
+            latent_normalisation(self.params.jscc_weights)
+            return
         latent_codec(self.device, self.codec)
         if self.params.steps:
             load_denoiser(self.params.diffusion_weights, self.device)
@@ -147,6 +286,6 @@ SPEC = register(
         params=LriscParams,
         transmit=LriscTransmit,
         receive=LriscReceive,
-        payload_names=(PAYLOAD,),
+        payload_names=(PAYLOAD, LENGTHS),
     )
 )

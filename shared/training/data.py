@@ -1,9 +1,10 @@
-"""Where the trainers' images come from: ``--data folder:PATH`` or ``--data video:PATH``.
+"""Where the trainers' images come from: ``--data folder:PATH``, ``video:PATH`` or ``corpus:PATH``.
 
 A folder gives every photo in it (JPEG/PNG, at least 96 px a side) and every
 ``video_stride``-th frame of every video in it; a video gives every
-``video_stride``-th frame. A plain PATH means whichever of the two it is.
-``--media PATH`` is kept as an alias of ``--data``.
+``video_stride``-th frame; a corpus (``../shared/corpus``: ``photos/`` and ``videos/``)
+gives its training split only (:mod:`shared.corpus`), never a validation file.
+A plain PATH means whichever of the three it is. ``--media PATH`` is kept as an alias of ``--data``.
 """
 from __future__ import annotations
 
@@ -16,16 +17,15 @@ import cv2
 import numpy as np
 
 from shared.cli import UsageError
+from shared.corpus import PHOTO_SUFFIXES, VIDEO_SUFFIXES, corpus_photos, corpus_videos, is_corpus
 
 DEFAULT_DATA = "folder:../shared/media"  # the project's real photos and vtest.avi, beside the checkout
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov")
 MIN_SIDE = 96  # smaller photos cannot give a training crop
 
 
 @dataclass(frozen=True)
 class DataSource:
-    kind: Literal["folder", "video"]
+    kind: Literal["folder", "video", "corpus"]
     path: Path
 
     def __str__(self) -> str:
@@ -33,23 +33,26 @@ class DataSource:
 
 
 def parse_data_source(text: str) -> DataSource:
-    """``folder:PATH``, ``video:PATH`` or a plain PATH -> :class:`DataSource`; UsageError if it is not there."""
+    """``folder:PATH``, ``video:PATH``, ``corpus:PATH`` or a plain PATH -> :class:`DataSource`; UsageError if it is not there."""
     kind, sep, rest = text.partition(":")
-    if sep and kind in ("folder", "video"):
+    if sep and kind in ("folder", "video", "corpus"):
         path = Path(rest)
     else:
         path = Path(text)
-        kind = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "folder"
-    if kind == "folder" and not path.is_dir():
-        raise UsageError(f"training folder not found: {path}")
+        kind = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "corpus" if is_corpus(path) else "folder"
+    if kind in ("folder", "corpus") and not path.is_dir():
+        raise UsageError(f"training {kind} not found: {path}")
+    if kind == "corpus" and not is_corpus(path):
+        raise UsageError(f"{path} is not a corpus (it has neither photos/ nor videos/); use folder:{path}")
     if kind == "video" and not path.is_file():
         raise UsageError(f"training video not found: {path}")
     return DataSource(kind, path)  # type: ignore[arg-type]
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", "--media", dest="data", default=DEFAULT_DATA, metavar="folder:PATH|video:PATH",
-                        help="training images: a folder of photos and videos, or one video (default: %(default)s)")
+    parser.add_argument("--data", "--media", dest="data", default=DEFAULT_DATA, metavar="folder:PATH|video:PATH|corpus:PATH",
+                        help="training images: a folder of photos and videos, one video, or a corpus's training split "
+                             "(default: %(default)s)")
     parser.add_argument("--video-stride", type=int, default=5, help="use every Nth video frame (default: %(default)s)")
 
 
@@ -83,7 +86,10 @@ def video_frames(path: Path, stride: int) -> list[np.ndarray]:
 def load_corpus(source: DataSource, video_stride: int) -> list[np.ndarray]:
     """The source's photos and video frames as (H, W, 3) uint8 RGB arrays."""
     images: list[np.ndarray] = []
-    paths = sorted(source.path.iterdir()) if source.kind == "folder" else [source.path]
+    if source.kind == "corpus":
+        paths = corpus_photos(source.path, "train") + corpus_videos(source.path, "train")
+    else:
+        paths = sorted(source.path.iterdir()) if source.kind == "folder" else [source.path]
     for path in paths:
         if path.suffix.lower() in PHOTO_SUFFIXES:
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -69,6 +69,16 @@ class TrainConfig:
     seed: int = 0  # reproducible crops, channel and init
 
 
+def train_snrs(b: int, gen: torch.Generator, snr_db: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(true SNR, transmitter SNR), each (B, 1) dB: the true one U[0, 20] unless given; the transmitter's
+    is the true one half the time and another draw otherwise (stale feedback)."""
+    lo, hi = SNR_RANGE_DB
+    if snr_db is None:
+        snr_db = torch.rand(b, 1, generator=gen) * (hi - lo) + lo  # (B, 1)
+    other = torch.rand(b, 1, generator=gen) * (hi - lo) + lo
+    return snr_db, torch.where(torch.rand(b, 1, generator=gen) < 0.5, snr_db, other)
+
+
 def channel(x: torch.Tensor, snr_db: torch.Tensor, fading: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit-power symbols through AWGN or Rayleigh block fading, then ZF equalisation.
 

@@ -28,17 +28,15 @@ from __future__ import annotations
 import copy
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
-from tqdm import tqdm
 
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
@@ -51,18 +49,13 @@ from shared.generators.diffusion import (
     sample,
     save_denoiser,
 )
-from shared.nets.jscc import (
-    SNR_RANGE_DB,
-    from_symbols,
-    mmse_scale,
-    snr_from_noise_var,
-    to_symbols,
-)
+from shared.nets.jscc import from_symbols, mmse_scale, snr_from_noise_var, to_symbols
 from shared.nets.latent_jscc import LatentJSCC, load_latent_jscc_file
 from shared.nets.weights_file import WEIGHTS_DIR, save_configured
-from shared.training.data import DataSource, add_data_args, add_run_args, load_corpus, parse_data_source
-from shared.training.jscc import channel, load_optimizer, save_optimizer
-from shared.training.latent import lr_at, psnr, sample_batch, validation_images
+from shared.training.data import DataSource, add_data_args, add_run_args, parse_data_source
+from shared.training.jscc import channel, train_snrs
+from shared.training.latent import psnr, validation_images
+from shared.training.loop import CropBatches, fit
 
 STAGES = ("jscc", "diffusion")
 WEIGHT_NAMES = {"jscc": "lrisc_jscc", "diffusion": "lrisc_diffusion"}
@@ -124,11 +117,7 @@ def through_channel(jscc: LatentJSCC, z_n: torch.Tensor, cfg: TrainConfig, gen: 
                     fading: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """z_n (B, L, h, w) -> (z_hat (B, L, h, w), receiver SNR estimate (B, 1) dB) over one random channel draw."""
     b, _, h, w = z_n.shape
-    lo, hi = SNR_RANGE_DB
-    if snr_db is None:
-        snr_db = torch.rand(b, 1, generator=gen) * (hi - lo) + lo  # (B, 1)
-    other = torch.rand(b, 1, generator=gen) * (hi - lo) + lo
-    tx_snr = torch.where(torch.rand(b, 1, generator=gen) < 0.5, snr_db, other)  # a stale feedback SNR half the time
+    snr_db, tx_snr = train_snrs(b, gen, snr_db)
     if fading is None:
         fading = torch.rand(b, generator=gen) < cfg.fading_p  # (B,)
     if k is None:
@@ -212,68 +201,8 @@ def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minute
     groups = [{"params": list(model.parameters()), "lr_scale": 1.0}] if stage == "jscc" else \
         [{"params": list(model.denoiser.parameters()), "lr_scale": 1.0},
          {"params": list(model.decoder.parameters()), "lr_scale": cfg.decoder_lr_scale}]
-    fit(f"lrisc {stage}", stage, model, groups, step_loss, lambda: validate(stage, model, frozen, cfg), data, ckpt_dir, cfg,
-        minutes, video_stride, ckpt_every, log_every, command)
-
-
-def fit(title: str, stage: str, model: nn.Module, groups: list[dict], step_loss: Callable, validate_now: Callable[[], dict],
-        data: DataSource, ckpt_dir: Path, cfg, minutes: float, video_stride: int, ckpt_every: int, log_every: int,
-        command: str) -> None:
-    """The training loop every generative-core stage shares: Adam over ``groups`` (each with an ``lr_scale``),
-    warm-up + cosine lr, grad-norm clip 1, progress bar, log lines, validation and safetensors checkpoints
-    in ``ckpt_dir`` (resumed when present). ``step_loss(x, gen) -> (loss, terms)`` on a batch of crops."""
-    opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
-    paths = {k: ckpt_dir / f"{k}.{ext}" for k, ext in (("model", "safetensors"), ("optimizer", "safetensors"), ("state", "json"))}
-    step, wall, history = 0, 0.0, []
-    if paths["state"].exists():
-        model.load_state_dict(load_file(paths["model"]))
-        load_optimizer(opt, paths["optimizer"])
-        meta = json.loads(paths["state"].read_text())
-        step, wall, history = meta["step"], meta["wall_s"], meta["history"]
-        print(f"resumed at step {step} ({wall:.0f} s trained)", flush=True)
-    images = load_corpus(data, video_stride)
-    print(f"{title}: {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters; "
-          f"corpus {len(images)} images from {data}", flush=True)
-    rng, gen = np.random.default_rng(cfg.seed + step), torch.Generator().manual_seed(cfg.seed + step)
-    model.train()
-    t0, window = time.time() - wall, []
-
-    def checkpoint() -> None:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, paths["model"])
-        save_optimizer(opt, paths["optimizer"])
-        paths["state"].write_text(json.dumps({"stage": stage, "step": step, "wall_s": time.time() - t0, "history": history,
-                                              "train": asdict(cfg), "command": command, "hardware": cpu_model(),
-                                              "threads": torch.get_num_threads(), "data": str(data), "video_stride": video_stride}))
-
-    bar = tqdm(total=cfg.steps, initial=step, desc=title, unit="step", mininterval=10, dynamic_ncols=True)
-    while step < cfg.steps and time.time() - t0 < minutes * 60:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg) * g["lr_scale"]
-        loss, terms = step_loss(sample_batch(images, cfg, rng), gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        window.append({"loss": loss.item(), **terms})
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr_at(step, cfg):.1e}", refresh=False)
-        if step % log_every == 0 or step == cfg.steps:
-            entry = {"step": step, "wall_s": round(time.time() - t0, 1),
-                     **{k: float(np.mean([w[k] for w in window])) for k in window[0]}}
-            window = []
-            if step % ckpt_every == 0 or step == cfg.steps:
-                entry["val"] = validate_now()
-            history.append(entry)
-            bar.write(json.dumps(entry))
-        if step % ckpt_every == 0:
-            checkpoint()
-    bar.close()
-    if not history or "val" not in history[-1]:
-        history.append({"step": step, "wall_s": round(time.time() - t0, 1), "val": validate_now()})
-    checkpoint()
-    print(f"stopped at step {step} after {time.time() - t0:.0f} s", flush=True)
+    fit(f"lrisc {stage}", stage, model, groups, step_loss, lambda: validate(stage, model, frozen, cfg),
+        CropBatches(data, video_stride, cfg), ckpt_dir, cfg, minutes, ckpt_every, log_every, command)
 
 
 def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:

@@ -48,7 +48,8 @@ from shared.sideinfo.image_fit import decode_image
 from shared.sideinfo.lowres import LowResConfig, encode_lowres
 from shared.training.data import add_data_args, add_run_args, parse_data_source
 from shared.training.latent import psnr, validation_images
-from shared.training.lrisc import VAL_STEPS, Frozen, TrainConfig, effnet_distance, fit
+from shared.training.loop import CropBatches, fit
+from shared.training.lrisc import VAL_STEPS, Frozen, TrainConfig, effnet_distance
 
 NAME = "semantic_diffusion"
 RECEIVER_CODEC = "lrisc-latent-ae"  # the decoder every generative scheme's receiver uses
@@ -221,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         command = "semcom train semantic " + " ".join(argv if argv is not None else sys.argv[1:])
         fit("semantic", "semantic", model, [{"params": list(model.parameters()), "lr_scale": 1.0}],
             lambda x, g: semantic_loss(model, frozen, decoder, side, x, cfg, g, sched),
-            lambda: validate(model, frozen, decoder, side), parse_data_source(args.data), args.ckpt_dir, cfg,
-            args.minutes, args.video_stride, args.ckpt_every, args.log_every, command)
+            lambda: validate(model, frozen, decoder, side), CropBatches(parse_data_source(args.data), args.video_stride, cfg),
+            args.ckpt_dir, cfg, args.minutes, args.ckpt_every, args.log_every, command)
         return 0
 
     return run_cli("semcom train semantic", body)

@@ -1,0 +1,389 @@
+"""Train LRISC's latent JSCC in the TAEF2 latent space, from the latent cache (the encoder never runs here).
+
+``--stage jscc``: the SNR-adaptive latent JSCC (:mod:`shared.nets.latent_jscc`, ``rate_input``):
+    z_n = (z - mean) / std  (per channel, from the cache's stats)  ->  encoder (tx SNR)  ->  64 maps
+    at the symbol grid (1/16 of the image side) -> per length-map block of BLOCK x BLOCK cells the
+    first k maps (k from the rates, random per block) -> unit power -> AWGN or Rayleigh fading
+    (one gain per frame or per block) + ZF -> LMMSE -> decoder (rx SNR, length map) -> z_hat
+    loss = MSE(z_hat, z_n) + every ``pixel_every`` steps, on ``pixel_batch`` samples:
+           pixel_weight * MSE(D(z_hat), D(z)) + perceptual_weight * effnet_dist(D(z_hat), D(z))
+    with D the frozen TAEF2 decoder: the loss is measured where the picture is, on what TAEF2
+    itself would show for the clean latent (the cache holds latents, not pixels).
+
+``--stage entropy``: the scale hyperprior (:mod:`shared.nets.entropy`) over z_n that gives the
+    content-adaptive lengths: minimise bits(z_n | y) + bits(y) with noisy rounding, the NTSCC rate term.
+
+Data: ``semcom train cache --codec taef2 --data corpus:../shared/corpus`` first (the corpus's
+training split). Validation: scikit-image's photos at 256x256 (never trained on), encoded once,
+AWGN at 0/10/20 dB, at CBR 1/96, 1/48 and 1/24 with one length everywhere.
+``--export`` writes ``shared/weights/lrisc_taef2_jscc.*`` with the normalisation in its metadata
+(``lrisc_taef2_entropy.*`` for the entropy stage).
+
+    semcom train lrisc-taef2 --stage jscc --minutes 60 --threads 2
+    semcom train lrisc-taef2 --stage entropy --steps 3000 --minutes 15
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from shared.bench.hardware import cpu_model
+from shared.cli import CliParser, UsageError, run_cli
+from shared.nets.entropy import EntropyConfig, Hyperprior, entropy_loss
+from shared.nets.jscc import SNR_RANGE_DB
+from shared.nets.latent_jscc import LatentJSCC, LatentJSCCConfig
+from shared.nets.weights_file import save_configured
+from shared.training.data import add_run_args
+from shared.training.jscc import train_snrs
+from shared.training.latent import psnr, validation_images
+from shared.training.latent_cache import DEFAULT_CACHE, SHORT_SIDE, LatentBatches, LatentCache, cache_dir
+from shared.training.loop import fit
+from shared.training.lrisc import effnet_distance
+
+PROG = "semcom train lrisc-taef2"
+CODEC = "taef2"
+WEIGHT_NAME = "lrisc_taef2_jscc"
+ENTROPY_NAME = "lrisc_taef2_entropy"
+BLOCK = 4  # symbol-grid cells per side of one length-map block: 64x64 pixels, 16 blocks per 256x256 frame
+JSCC_CONFIG = LatentJSCCConfig(
+    latent_channels=32,  # TAEF2's latent channels
+    width=128,  # as the embedded one: 2.2 M parameters, ~0.2 s a step on 2 CPU threads (192: 4.6 M, 2.6x slower)
+    maps=64,  # 64 x 16 x 16 reals per 256x256 = 8,192 symbols: CBR 1/24 when every map is sent
+    rates=(8, 16, 24, 32, 48, 64),  # sendable prefixes per block: CBR 1/192, 1/96, 1/64, 1/48, 1/32, 1/24
+    rate_input=True,  # blocks of different lengths: the decoder sees the length map
+)
+VAL_SNRS_DB = (0.0, 10.0, 20.0)  # both ends and the middle of the training range
+VAL_MAPS = (16, 32, 64)  # CBR 1/96, 1/48, 1/24: the operating points the issue names
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 12000  # ~0.35 s/step on 2 CPU threads with the decoder-space loss every 10th step: ~70 min
+    batch: int = 16  # latent crops are small: a larger batch costs little
+    crop: int = 16  # latent cells per side (128x128 pixels): a multiple of 2 x BLOCK
+    lr: float = 1e-3  # Adam peak, as the embedded latent JSCC; cosine decay to lr/50
+    warmup: int = 300  # steps of linear warm-up
+    fading_p: float = 0.2  # share of samples with Rayleigh fading + ZF (half one gain per frame, half per block)
+    uniform_rate_p: float = 0.4  # share of samples with one length everywhere (the fixed-length operating points)
+    pixel_every: int = 10  # decoder-space loss on every Nth step: the TAEF2 decoder (~1 s for 2 crops, fwd + bwd) is the slow part
+    pixel_batch: int = 2  # samples decoded on those steps
+    pixel_weight: float = 20.0  # pixel MSE (~0.003) against latent MSE (~0.1)
+    perceptual_weight: float = 0.1  # effnet_dist (~0.3) against latent MSE: present, not dominant
+    seed: int = 0  # reproducible crops, rates, channel and init
+
+
+@lru_cache(maxsize=1)
+def frozen_codec():
+    """The frozen TAEF2 codec (pinned hashes checked), loaded once."""
+    from shared.registry.table import load_model
+
+    return load_model(CODEC, role="latent_codec")
+
+
+def block_maps(b: int, hb: int, wb: int, rates: tuple[int, ...], cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """(B, hb, wb) maps sent per block: random per block, or one random length for the whole sample."""
+    choice = torch.randint(len(rates), (b, hb, wb), generator=gen)  # (B, hb, wb)
+    uniform = torch.rand(b, generator=gen) < cfg.uniform_rate_p  # (B,)
+    choice = torch.where(uniform[:, None, None], choice[:, :1, :1].expand(b, hb, wb), choice)
+    return torch.tensor(rates)[choice]  # (B, hb, wb)
+
+
+def masked_channel(s: torch.Tensor, maps: torch.Tensor, snr_db: torch.Tensor, fading: torch.Tensor,
+                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The sent prefix of each cell through the channel, as the scheme sends it.
+
+    Args:
+        s: (B, M, h, w) encoder maps; consecutive real pairs are complex symbols.
+        maps: (B, hb, wb) maps sent per BLOCK x BLOCK block.
+        snr_db: (B, 1) true SNR; fading: (B,) bool, Rayleigh for these samples.
+    Returns:
+        (s_hat (B, M, h, w) LMMSE estimates of the unit-power maps, zero where not sent;
+         rx_snr (B, 1) dB as the receiver estimates it from its CSI; rate (B, 1, h, w) share of maps sent).
+    """
+    b, m, h, w = s.shape
+    cell_maps = maps.repeat_interleave(BLOCK, 1).repeat_interleave(BLOCK, 2)  # (B, h, w)
+    mask = (torch.arange(m)[None, :, None, None] < cell_maps[:, None]).float()  # (B, M, h, w)
+    power = (s.pow(2) * mask).sum((1, 2, 3), keepdim=True) / mask.sum((1, 2, 3), keepdim=True)  # (B, 1, 1, 1) per real
+    x = s / torch.sqrt(2 * power + 1e-12)  # each real has variance 1/2: E|x|^2 = 1 per complex symbol
+    gain = torch.ones(b, 1, h // BLOCK, w // BLOCK)  # |h|^2 per block
+    if bool(fading.any()):
+        per_block = torch.distributions.Exponential(1.0).sample((b, 1, h // BLOCK, w // BLOCK))  # |CN(0,1)|^2
+        per_frame = per_block[:, :, :1, :1].expand_as(per_block)
+        rayleigh = torch.where((torch.rand(b, generator=gen) < 0.5)[:, None, None, None], per_frame, per_block)
+        gain = torch.where(fading[:, None, None, None], rayleigh, gain)
+    gain = gain.clamp(min=1e-4).repeat_interleave(BLOCK, 2).repeat_interleave(BLOCK, 3)  # (B, 1, h, w)
+    nv = 10 ** (-snr_db[:, :, None, None] / 10) / gain  # (B, 1, h, w) post-ZF noise variance per complex symbol
+    y = x + torch.randn(x.shape, generator=gen) * torch.sqrt(nv / 2)  # (B, M, h, w)
+    s_hat = y / (1 + nv) * mask
+    inv = (mask / nv).sum((1, 2, 3)) / mask.sum((1, 2, 3))  # mean 1/nv over sent reals
+    rx_snr = (10 * torch.log10(inv)).clamp(*SNR_RANGE_DB)[:, None]  # (B, 1)
+    return s_hat, rx_snr, cell_maps[:, None].float() / m
+
+
+def through_channel(net: LatentJSCC, z_n: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
+                    snr_db: torch.Tensor | None = None, maps: torch.Tensor | None = None,
+                    fading: torch.Tensor | None = None) -> torch.Tensor:
+    """z_n (B, L, h, w) -> z_hat (B, L, h, w) over one random channel draw (random SNRs, lengths, fading unless given)."""
+    b, _, h, w = z_n.shape
+    snr_db, tx_snr = train_snrs(b, gen, snr_db)
+    if fading is None:
+        fading = torch.rand(b, generator=gen) < cfg.fading_p
+    if maps is None:
+        maps = block_maps(b, h // 2 // BLOCK, w // 2 // BLOCK, net.config.rates, cfg, gen)
+    s = net.encode(z_n, tx_snr)  # (B, M, h/2, w/2)
+    s_hat, rx_snr, rate = masked_channel(s, maps, snr_db, fading, gen)
+    return net.decode(s_hat, rx_snr, rate)
+
+
+class Normaliser:
+    """Per-channel latent normalisation of the cache: z_n = (z - mean) / std and back."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        self.mean, self.std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)  # (1, L, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.mean) / self.std
+
+    def inverse(self, z_n: torch.Tensor) -> torch.Tensor:
+        return z_n * self.std + self.mean
+
+
+def jscc_loss(net: LatentJSCC, norm: Normaliser, z: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
+              with_pixels: bool) -> tuple[torch.Tensor, dict]:
+    z_n = norm.forward(z)  # (B, L, h, w)
+    z_hat = through_channel(net, z_n, cfg, gen)
+    lat = F.mse_loss(z_hat, z_n)
+    terms = {"lat": lat.item()}
+    loss = lat
+    if with_pixels:
+        decoder = frozen_codec().net.decoder
+        n = cfg.pixel_batch
+        with torch.no_grad():
+            target = decoder(z[:n]).clamp(0, 1)  # (n, 3, 8h, 8w) what TAEF2 shows for the clean latent
+        y = decoder(norm.inverse(z_hat[:n]))  # gradients flow through the frozen decoder to z_hat
+        pix = F.mse_loss(y, target)
+        perc = effnet_distance(y, target)
+        loss = loss + cfg.pixel_weight * pix + cfg.perceptual_weight * perc
+        terms.update(pix=pix.item(), perc=perc.item())
+    return loss, terms
+
+
+class Validator:
+    """scikit-image's photos at 256x256, encoded once; AWGN, one length everywhere, per SNR and CBR."""
+
+    def __init__(self, norm: Normaliser):
+        codec = frozen_codec()
+        self.ref = np.stack([img for _, img in validation_images()])  # (6, 256, 256, 3) uint8
+        self.z_n = norm.forward(torch.cat(self.latents()))  # (6, L, 32, 32)
+        with torch.no_grad():
+            ceiling = codec.net.decoder(norm.inverse(self.z_n)).clamp(0, 1)
+        self.ceiling = float(np.mean([psnr(a, b) for a, b in zip(self.ref, self.frames(ceiling))]))
+        self.norm = norm
+
+    @staticmethod
+    @torch.no_grad()
+    def latents() -> list[torch.Tensor]:
+        """The validation photos' TAEF2 latents, each (1, L, 32, 32), raw scale."""
+        return [frozen_codec().net.encoder(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)
+                for _, img in validation_images()]
+
+    @staticmethod
+    def frames(y: torch.Tensor) -> np.ndarray:
+        return (y * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+    @torch.no_grad()
+    def __call__(self, net: LatentJSCC, cfg: TrainConfig) -> dict[str, float]:
+        net.eval()
+        decoder = frozen_codec().net.decoder
+        gen = torch.Generator().manual_seed(1234)
+        b, _, h, w = self.z_n.shape
+        scores: dict[str, float] = {"codec_psnr": self.ceiling}
+        for k in VAL_MAPS:
+            maps = torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), k)
+            psnrs, dists = [], []
+            for s in VAL_SNRS_DB:
+                z_hat = through_channel(net, self.z_n, cfg, gen, snr_db=torch.full((b, 1), s), maps=maps,
+                                        fading=torch.zeros(b, dtype=torch.bool))
+                y = decoder(self.norm.inverse(z_hat)).clamp(0, 1)
+                psnrs.append(float(np.mean([psnr(a, c) for a, c in zip(self.ref, self.frames(y))])))
+                dists.append(float(effnet_distance(y, torch.from_numpy(self.ref).permute(0, 3, 1, 2).float() / 255)))
+                if k == 32:
+                    scores[f"psnr_cbr48_snr{s:g}"] = psnrs[-1]
+            cbr = round(1 / (k / (2 * 3 * 16 * 16)))
+            scores[f"psnr_cbr{cbr}"] = float(np.mean(psnrs))
+            scores[f"effnet_cbr{cbr}"] = float(np.mean(dists))
+        net.train()
+        return scores
+
+
+def train(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes: float, ckpt_every: int, log_every: int,
+          command: str) -> None:
+    torch.manual_seed(cfg.seed)
+    norm = Normaliser(cache.mean, cache.std)
+    net = LatentJSCC(JSCC_CONFIG)
+    validator = Validator(norm)
+    step = {"n": 0}
+
+    def step_loss(z: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        step["n"] += 1
+        return jscc_loss(net, norm, z, cfg, gen, with_pixels=step["n"] % cfg.pixel_every == 0)
+
+    fit("lrisc-taef2 jscc", "jscc", net, [{"params": list(net.parameters()), "lr_scale": 1.0}], step_loss,
+        lambda: validator(net, cfg), LatentBatches(cache, cfg.batch, cfg.crop), ckpt_dir, cfg, minutes, ckpt_every,
+        log_every, command)
+
+
+def train_entropy(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes: float, ckpt_every: int, log_every: int,
+                  command: str) -> None:
+    torch.manual_seed(cfg.seed)
+    norm = Normaliser(cache.mean, cache.std)
+    model = Hyperprior(EntropyConfig())
+    held_out = torch.stack([norm.forward(z)[0] for z in Validator.latents()])  # (6, L, 32, 32) scikit-image photos
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        model.eval()
+        z_bits, side_bits = model(held_out)
+        model.train()
+        per_image = (z_bits.sum((1, 2, 3)) + side_bits.sum((1, 2, 3))) / (256 * 256)  # bits per pixel at step q
+        return {"bpp": float(per_image.mean()), "bpp_min": float(per_image.min()), "bpp_max": float(per_image.max())}
+
+    fit("lrisc-taef2 entropy", "entropy", model, [{"params": list(model.parameters()), "lr_scale": 1.0}],
+        lambda z, gen: entropy_loss(model, norm.forward(z)), validate, LatentBatches(cache, cfg.batch, cfg.crop), ckpt_dir,
+        cfg, minutes, ckpt_every, log_every, command)
+
+
+def export_entropy(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
+    """``<out_dir>/lrisc_taef2_entropy.safetensors`` and its model card."""
+    meta = json.loads((ckpt_dir / "state.json").read_text())
+    model = Hyperprior(EntropyConfig())
+    model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{ENTROPY_NAME}.safetensors"
+    save_configured(model, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), "codec": CODEC})
+    val = next(h["val"] for h in reversed(meta["history"]) if "val" in h)
+    c = model.config
+    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | {h.get('loss', float('nan')):.4f} | "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |" for h in meta["history"] if "val" in h)
+    (out_dir / f"{ENTROPY_NAME}.md").write_text(f"""# Model card: `{ENTROPY_NAME}`
+
+The entropy model behind `lrisc`'s content-adaptive lengths (codec `taef2`): a scale hyperprior
+(`shared/nets/entropy.py`; h_a, h_s of width {c.hidden}, {c.side_channels} side channels at 1/4 of the latent grid,
+a factorised Gaussian prior on them) over the normalised TAEF2 latent, measuring -log2 P(z | y) at step
+q = {c.step} latent standard deviations. The scheme sums it per 64x64-pixel block and gives each block
+JSCC maps in proportion. {sum(p.numel() for p in model.parameters()):,} parameters, {path.stat().st_size / 1e6:.2f} MB.
+
+| | |
+| --- | --- |
+| data | latent cache `{meta.get('cache')}` ({meta.get('cache_latents', '?')} latents of `{meta.get('data', '?')}`; TAEF2, MIT, frozen); corpus licences: see `../shared/corpus/README.md` (most research-only) |
+| loss | bits(z_n given y) + bits(y) per latent value, uniform noise for rounding (no distortion term: the JSCC sets the distortion) |
+| steps done | {meta['step']} (batch {meta['train']['batch']}, {meta['train']['crop']}x{meta['train']['crop']} latent crops), Adam, peak lr {meta['train']['lr']:g} |
+| wall time | {meta['wall_s'] / 60:.1f} min on {meta.get('hardware', cpu_model())}, {meta.get('threads', 1)} thread(s) |
+| command | `{meta.get('command', '')}` (then `--export`) |
+
+## Validation: scikit-image photos at 256x256 (never trained on)
+bits per pixel at step q: {', '.join(f'{k} {v:.3f}' for k, v in val.items())}
+
+## Training curve
+| step | wall s | loss (bits per latent value) | validation |
+| --- | --- | --- | --- |
+{curve}
+""" + (f"\n## History\n{note}\n" if note else ""))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); validation {val}")
+    return path
+
+
+def export(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
+    """``<out_dir>/lrisc_taef2_jscc.safetensors`` (weights, architecture, normalisation) and its model card."""
+    meta = json.loads((ckpt_dir / "state.json").read_text())
+    cfg = TrainConfig(**meta["train"])
+    net = LatentJSCC(JSCC_CONFIG)
+    net.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
+    stats = json.loads((Path(meta["cache"]) / "stats.json").read_text())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{WEIGHT_NAME}.safetensors"
+    save_configured(net, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), "codec": CODEC,
+                                "latent_mean": json.dumps(stats["mean"]), "latent_std": json.dumps(stats["std"])},
+                    dtype=torch.float16)  # half the size in git; loading casts back to float32
+    val = next(h["val"] for h in reversed(meta["history"]) if "val" in h)
+    terms = ("loss", "lat", "pix", "perc")
+    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{h.get(k, float('nan')):.4f}" for k in terms)
+                      + " | " + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |"
+                      for h in meta["history"] if "val" in h)
+    c = net.config
+    card = f"""# Model card: `{WEIGHT_NAME}`
+
+LRISC's SNR-adaptive latent JSCC in the TAEF2 latent space (`shared/nets/latent_jscc.py`, `rate_input`):
+the normalised 32-channel TAEF2 latent -> {c.maps} importance-ordered maps at 1/16 of the image side; per
+{BLOCK}x{BLOCK}-cell block (64x64 pixels) any prefix of {list(c.rates)} maps is sendable (CBR 1/192 ... 1/24),
+and the decoder sees the length map. {sum(p.numel() for p in net.parameters()):,} parameters, {path.stat().st_size / 1e6:.2f} MB.
+
+| | |
+| --- | --- |
+| architecture | width {c.width}, one stride-2 stage, residual blocks, ADJSCC AF modules (hidden {c.af_hidden}) on both sides |
+| frozen | TAEF2 (madebyollin/taesd @ 5cccb12, `taef2_encoder.pth` / `taef2_decoder.pth`, MIT; loaded from `SEMCOM_HUB_DIR`, SHA-256 pinned in the registry): the encoder made the latent cache, the decoder is in the loss |
+| data | latent cache `{meta['cache']}` ({meta.get('cache_latents', '?')} latents): `{meta.get('data', '?')}`, images at short side {meta.get('short_side', SHORT_SIDE)}; random {cfg.crop}x{cfg.crop} latent crops ({cfg.crop * 8} px). Corpus licences: most folders research-only (BSDS500, ImageNet sample, UTKFace, CelebA-HQ/AFHQ), see `../shared/corpus/README.md`; the validation split (1 in 48 by path hash) is never read |
+| channel | SNR U[0, 20] dB per sample; AWGN, Rayleigh fading + ZF for {cfg.fading_p:.0%} (one gain per frame or per block); LMMSE; transmitter SNR = true SNR half the time; a random length per block, or one length for the whole sample in {cfg.uniform_rate_p:.0%} |
+| loss | MSE(z_hat, z_n) + on every {cfg.pixel_every}th step ({cfg.pixel_batch} samples) {cfg.pixel_weight:g} x MSE(D(z_hat), D(z)) + {cfg.perceptual_weight:g} x effnet_dist(D(z_hat), D(z)), D the frozen TAEF2 decoder; **perceptual loss: yes** (the `effnet_dist` that `semcom eval` reports: judge it by PSNR, MS-SSIM and agreement too) |
+| optimiser | Adam (0.9, 0.99), peak lr {cfg.lr:g}, {cfg.warmup} warm-up steps, cosine to lr/50 over {cfg.steps} steps, grad-norm clip 1 |
+| steps done | {meta['step']} (batch {cfg.batch}) |
+| wall time | {meta['wall_s'] / 60:.1f} min |
+| hardware | {meta.get('hardware', cpu_model())}, CPU only, {meta.get('threads', 1)} thread(s), torch {torch.__version__} |
+| command | `{meta.get('command', '')}` (then `--export`) |
+
+## Validation: scikit-image photos at 256x256 (never trained on), AWGN, one length everywhere
+codec_psnr is TAEF2 alone (no channel); psnr/effnet per CBR are means over {list(VAL_SNRS_DB)} dB:
+{', '.join(f'{k} {v:.3f}' for k, v in val.items())}
+
+## Training curve
+| step | wall s | {' | '.join(terms)} | validation |
+| --- | --- | {' | '.join('---' for _ in terms)} | --- |
+{curve}
+""" + (f"\n## History\n{note}\n" if note else "")
+    (out_dir / f"{WEIGHT_NAME}.md").write_text(card)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); validation {val}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = CliParser(prog=PROG, description="Train / export LRISC's latent JSCC in the TAEF2 latent space, from the "
+                  "latent cache (build it first: semcom train cache --codec taef2 --data corpus:PATH).")
+    p.add_argument("--stage", choices=("jscc", "entropy"), default="jscc", help="which part to train or export (default: %(default)s)")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="latent cache root (default: %(default)s)")
+    p.add_argument("--short-side", type=int, default=SHORT_SIDE, help="which cache scale to train on (default: %(default)s)")
+    p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/<weights name>")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=TrainConfig.batch, help="latent crops per step (default: %(default)s)")
+    add_run_args(p, minutes=60.0, ckpt_every=500)
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        torch.set_num_threads(args.threads)
+        ckpt_dir = args.ckpt_dir or Path("out") / (WEIGHT_NAME if args.stage == "jscc" else ENTROPY_NAME)
+        if args.export:
+            if not (ckpt_dir / "state.json").exists():
+                raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
+            (export if args.stage == "jscc" else export_entropy)(ckpt_dir, args.out_dir, args.note)
+            return 0
+        cache = LatentCache(cache_dir(args.cache_dir, CODEC, args.short_side))
+        cfg = replace(TrainConfig(), steps=args.steps, lr=args.lr, batch=args.batch)
+        command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
+        (train if args.stage == "jscc" else train_entropy)(cache, ckpt_dir, cfg, args.minutes, args.ckpt_every,
+                                                           args.log_every, command)
+        return 0
+
+    return run_cli(PROG, body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

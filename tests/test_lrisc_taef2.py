@@ -1,0 +1,136 @@
+"""lrisc on TAEF2: codec=auto|taef2|embedded, the per-block length layout, the entropy model's allocation,
+the length map as exact side information, and a receiver that lacks TAEF2 refusing the stream.
+Tiny random weights of the real architectures stand in for the trained ones and for the hub files."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from shared.config import ChannelConfig
+from shared.nets import entropy, latent_jscc
+from shared.nets.block_lengths import from_block_symbols, n_values, pack_lengths, to_block_symbols, unpack_lengths
+from shared.nets.entropy import EntropyConfig, Hyperprior, allocate
+from shared.nets.latent_jscc import LatentJSCC
+from shared.nets.weights_file import save_configured
+from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
+from shared.protocol import ProtocolError
+from shared.registry.table import MODELS, get_spec
+from shared.registry.tiny import save_tiny_taef2
+from shared.schemes import lrisc
+from shared.training.lrisc_taef2 import JSCC_CONFIG
+
+FRAME = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def taef2_here(tmp_path, monkeypatch):
+    """TAEF2 on this machine (tiny, hash-pinned) and tiny lrisc_taef2 weights in a weights folder."""
+    config = save_tiny_taef2(tmp_path / "hub" / "madebyollin" / "taef2")
+    monkeypatch.setitem(MODELS, "taef2", replace(get_spec("taef2"), config=config))
+    monkeypatch.setenv("SEMCOM_HUB_DIR", str(tmp_path / "hub"))
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.manual_seed(0)
+    stats = {"latent_mean": json.dumps([0.0] * 32), "latent_std": json.dumps([0.05] * 32)}
+    save_configured(LatentJSCC(replace(JSCC_CONFIG, width=16, af_hidden=8)), weights / f"{lrisc.TAEF2_JSCC}.safetensors", stats)
+    save_configured(Hyperprior(EntropyConfig(hidden=8, side_channels=4)), weights / f"{lrisc.TAEF2_ENTROPY}.safetensors", {})
+    for module in (lrisc, latent_jscc, entropy):
+        monkeypatch.setattr(module, "WEIGHTS_DIR", weights)
+    caches = (latent_jscc.load_latent_jscc, latent_jscc.latent_normalisation, entropy.load_entropy, lrisc.hub_codec)
+    for cache in caches:
+        cache.cache_clear()
+    yield weights
+    for cache in caches:
+        cache.cache_clear()
+
+
+def round_trip(params, snr_db=20.0, frame=FRAME):
+    enc = FrameEncoder("lrisc", params)
+    header, symbols, encoded = enc.encode(frame, 0)
+    header, symbols, _ = ChannelStage(ChannelConfig(model="awgn", snr_db=snr_db, seed=3)).process(header, symbols)
+    return FrameDecoder().decode(header, symbols), header, encoded
+
+
+def test_block_layout_round_trips_with_edge_blocks():
+    s = torch.randn(8, 6, 5)  # M = 8 maps on a 6x5 grid: blocks of 4 leave edge blocks of 2 and 1
+    maps = np.array([[2, 8], [4, 6]])
+    x = to_block_symbols(s, maps, 4)
+    assert 2 * x.numel() == n_values(maps, 6, 5, 4) == 2 * 16 + 8 * 4 + 4 * 8 + 6 * 2
+    assert torch.allclose(x.abs().pow(2).mean(), torch.tensor(1.0), atol=1e-5)
+    back, rate = from_block_symbols(x, maps, 8, 6, 5, 4)
+    scale = s[:2, :4, :4].reshape(-1)[0] / back[:2, :4, :4].reshape(-1)[0]
+    assert torch.allclose(back[:2, :4, :4] * scale, s[:2, :4, :4], atol=1e-5) and (back[2:, :4, :4] == 0).all()
+    assert rate[0, 5, 4] == 6 / 8
+    assert (unpack_lengths(pack_lengths(maps, (2, 4, 6, 8)), (2, 2), (2, 4, 6, 8)) == maps).all()
+    with pytest.raises(ValueError):
+        unpack_lengths(b"\xff", (2, 2), (2, 4, 6, 8))  # too short for four blocks
+    with pytest.raises(ValueError):
+        from_block_symbols(x[:-1], maps, 8, 6, 5, 4)
+
+
+def test_allocation_follows_the_information_within_the_budget():
+    bits = np.array([[10.0, 100.0], [400.0, 40.0]])
+    cells = np.full((2, 2), 16)
+    maps = allocate(bits, cells, (8, 16, 24, 32, 48, 64), budget_values=32 * 64)
+    assert (maps * cells).sum() <= 32 * 64
+    assert maps[1, 0] == maps.max() and maps[0, 0] == maps.min() < maps.max()  # more where there is more to say
+    assert (allocate(np.zeros((2, 2)), cells, (8, 16), 10) == 8).all()  # nothing fits: the least everywhere
+
+
+def test_auto_picks_embedded_without_taef2(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEMCOM_HUB_DIR", str(tmp_path))
+    monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path))
+    p = lrisc.LriscParams()
+    assert (p.codec, p.length, p.steps, p.jscc_weights) == ("embedded", "uniform", 1, "lrisc_jscc")
+    with pytest.raises(ValidationError, match="needs codec=taef2"):
+        lrisc.LriscParams(codec="embedded", length="content")
+    with pytest.raises(ValidationError, match="no diffusion generator yet"):
+        lrisc.LriscParams(codec="taef2", steps=2)
+
+
+def test_taef2_content_lengths_end_to_end(taef2_here):
+    p = lrisc.LriscParams()
+    assert (p.codec, p.length, p.steps, p.jscc_weights) == ("taef2", "content", 0, lrisc.TAEF2_JSCC)
+    out, header, encoded = round_trip({})
+    assert out.shape == FRAME.shape and out.dtype == np.uint8
+    assert header.scheme_params["codec"] == "taef2"  # the header names the concrete codec, never auto
+    names = [d.name for d in header.payloads]
+    assert names == [lrisc.PAYLOAD, lrisc.LENGTHS]
+    gh, gw = 64 // 16, 96 // 16
+    budget = 32 * gh * gw // 2  # CBR 1/48 in symbols
+    analog = header.payloads[0].n_symbols
+    assert analog <= budget and encoded.info["length_symbols"] == header.payloads[1].n_symbols > 0
+    assert encoded.info["cbr"] == pytest.approx(header.n_symbols / (64 * 96 * 3))  # the length map is counted
+
+
+def test_taef2_uniform_length_needs_no_side_information(taef2_here):
+    out, header, encoded = round_trip({"length": "uniform"})
+    assert [d.name for d in header.payloads] == [lrisc.PAYLOAD]
+    assert header.n_symbols == 32 * (64 // 16) * (96 // 16) // 2 and encoded.info["cbr"] == pytest.approx(1 / 48)
+    _, wide, _ = round_trip({"length": "uniform", "cbr": 1 / 24})
+    assert wide.n_symbols == 2 * header.n_symbols  # taef2 also offers CBR 1/24
+
+
+def test_a_lost_length_map_loses_the_frame_not_the_receiver(taef2_here):
+    enc = FrameEncoder("lrisc", {})
+    header, symbols, _ = enc.encode(FRAME, 0)
+    header, symbols, _ = ChannelStage(ChannelConfig(model="awgn", snr_db=-8.0, seed=3)).process(header, symbols)
+    from shared.schemes.base import DecodeFailure
+
+    with pytest.raises(DecodeFailure, match="length map"):
+        FrameDecoder().decode(header, symbols)
+
+
+def test_a_receiver_without_taef2_refuses_the_stream(taef2_here, monkeypatch, tmp_path):
+    header, symbols, _ = FrameEncoder("lrisc", {}).encode(FRAME, 0)
+    monkeypatch.setenv("SEMCOM_HUB_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path / "elsewhere"))
+    lrisc.hub_codec.cache_clear()
+    with pytest.raises(ProtocolError) as info:
+        FrameDecoder().prepare(header)
+    assert info.value.reason == "model_unavailable" and "taef2" in str(info.value)
