@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# hermetic: no hub mirror or user cache of this machine decides what codec=auto picks (tests set their own)
+os.environ.pop("SEMCOM_HUB_DIR", None)
+os.environ["SEMCOM_CACHE"] = tempfile.mkdtemp(prefix="semcom-test-cache-")
 
 from shared.config import Endpoints  # noqa: E402
 from shared.launcher import free_ports  # noqa: E402

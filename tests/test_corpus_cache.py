@@ -135,3 +135,36 @@ def test_entropy_model_trains_and_exports(tmp_path, tiny_codec):
     config, state = read_configured(out / "lrisc_taef2_entropy.safetensors", "entropy", "")
     Hyperprior(EntropyConfig.from_dict(config)).load_state_dict(state)
     assert "hyperprior" in (out / "lrisc_taef2_entropy.md").read_text()
+
+
+def test_taef2_diffusion_stage_trains_and_exports_its_noise_table(tmp_path, tiny_codec, monkeypatch):
+    make_corpus(tmp_path / "corpus", n=8)
+    latent_cache.build(parse_data_source(f"corpus:{tmp_path / 'corpus'}"), "taef2", tmp_path / "cache", 128, 30, 5,
+                       codec=tiny_codec)
+    from shared.nets.latent_jscc import LatentJSCC
+    from shared.nets.weights_file import save_configured
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    save_configured(LatentJSCC(replace(lrisc_taef2.JSCC_CONFIG, width=16, af_hidden=8)), weights / "lrisc_taef2_jscc.safetensors", {})
+    monkeypatch.setattr(lrisc_taef2, "WEIGHTS_DIR", weights)
+    monkeypatch.setattr(lrisc_taef2, "DIFFUSION_CONFIG", replace(lrisc_taef2.DIFFUSION_CONFIG, block_out_channels=(32, 32),
+                                                                   attention_levels=(False, False), train_timesteps=100))
+    args = ["--stage", "diffusion", "--cache-dir", str(tmp_path / "cache"), "--short-side", "128",
+            "--ckpt-dir", str(tmp_path / "ckpt"), "--steps", "2", "--batch", "2", "--ckpt-every", "2", "--log-every", "1"]
+    assert lrisc_taef2.main(args) == 0
+    val = json.loads((tmp_path / "ckpt" / "state.json").read_text())["history"][-1]["val"]
+    assert {"effnet_snr0_steps0", "effnet_snr0_steps1", "psnr_snr20_steps2"} <= set(val)
+    assert lrisc_taef2.main(["--stage", "diffusion", "--export", "--ckpt-dir", str(tmp_path / "ckpt"), "--out-dir", str(weights)]) == 0
+    from safetensors import safe_open
+
+    with safe_open(str(weights / "lrisc_taef2_diffusion.safetensors"), framework="pt") as f:
+        table = json.loads(f.metadata()["alpha_table"])
+    assert set(table) == {f"k{k}_snr{s:g}" for k in (16, 32, 64) for s in (0, 5, 10, 15, 20)}
+    assert all(0 < a < 1 for a in table.values())
+
+
+def test_the_diffusion_stage_needs_the_exported_jscc(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(lrisc_taef2, "WEIGHTS_DIR", tmp_path)
+    assert lrisc_taef2.main(["--stage", "diffusion", "--cache-dir", str(tmp_path)]) == 2
+    assert "needs the exported JSCC" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from shared.protocol import ProtocolError
 from shared.registry.table import MODELS, get_spec
 from shared.registry.tiny import save_tiny_taef2
 from shared.schemes import lrisc
+from shared.training import lrisc_taef2
 from shared.training.lrisc_taef2 import JSCC_CONFIG
 
 FRAME = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
@@ -89,8 +90,8 @@ def test_auto_picks_embedded_without_taef2(monkeypatch, tmp_path):
     assert (p.codec, p.length, p.steps, p.jscc_weights) == ("embedded", "uniform", 1, "lrisc_jscc")
     with pytest.raises(ValidationError, match="needs codec=taef2"):
         lrisc.LriscParams(codec="embedded", length="content")
-    with pytest.raises(ValidationError, match="no diffusion generator yet"):
-        lrisc.LriscParams(codec="taef2", steps=2)
+    with pytest.raises(ValidationError, match="not a generator of codec"):
+        lrisc.LriscParams(codec="taef2", diffusion_weights="lrisc_diffusion")
 
 
 def test_taef2_content_lengths_end_to_end(taef2_here):
@@ -106,6 +107,32 @@ def test_taef2_content_lengths_end_to_end(taef2_here):
     analog = header.payloads[0].n_symbols
     assert analog <= budget and encoded.info["length_symbols"] == header.payloads[1].n_symbols > 0
     assert encoded.info["cbr"] == pytest.approx(header.n_symbols / (64 * 96 * 3))  # the length map is counted
+
+
+def test_the_generator_starts_from_the_noise_level_of_the_remaining_error(taef2_here, monkeypatch, tmp_path):
+    header, symbols, _ = FrameEncoder("lrisc", {"steps": 1}).encode(FRAME, 0)
+    with pytest.raises(ProtocolError) as info:  # no TAEF2 generator among these weights: refused, not crashed
+        FrameDecoder().prepare(header)
+    assert info.value.reason == "model_unavailable"
+    from shared.generators import diffusion
+    from shared.generators.diffusion import ConditionalDenoiser, save_denoiser
+
+    tiny = replace(lrisc_taef2.DIFFUSION_CONFIG, block_out_channels=(32, 32), attention_levels=(False, False),
+                   train_timesteps=100)
+    table = {f"k{k}_snr{s:g}": lrisc_taef2.matched_alpha(e) for k in (16, 32) for s, e in ((0.0, 0.8), (20.0, 0.1))}
+    save_denoiser(ConditionalDenoiser(tiny), taef2_here / f"{lrisc.TAEF2_DIFFUSION}.safetensors",
+                  {"alpha_table": json.dumps(table)})
+    monkeypatch.setattr(diffusion, "WEIGHTS_DIR", taef2_here)
+    diffusion.load_denoiser.cache_clear()
+    lrisc.alpha_table.cache_clear()
+    assert lrisc.LriscParams().steps == 1  # the generator ships: the receiver samples by default
+    low = lrisc.matched_strength(lrisc.alpha_table(lrisc.TAEF2_DIFFUSION), 32, 0.0, ConditionalDenoiser(tiny))
+    high = lrisc.matched_strength(lrisc.alpha_table(lrisc.TAEF2_DIFFUSION), 32, 20.0, ConditionalDenoiser(tiny))
+    assert 0 < high < low < 1  # lower SNR: more noise, more generation
+    out, header, _ = round_trip({"steps": 1}, snr_db=5.0)
+    assert out.shape == FRAME.shape and header.scheme_params["diffusion_weights"] == lrisc.TAEF2_DIFFUSION
+    diffusion.load_denoiser.cache_clear()
+    lrisc.alpha_table.cache_clear()
 
 
 def test_taef2_uniform_length_needs_no_side_information(taef2_here):

@@ -71,14 +71,14 @@ DOWNSAMPLE = 16  # latent codec 8x, JSCC 2x: pixels per symbol-grid cell, per si
 # three quarters give 22.10 against 22.35; at 5 dB they lose 0.35 dB and at 0 dB 0.46, so send all
 RATE_POLICY = ((15.0, 16), (8.0, 24), (-math.inf, 32))
 # TAEF2 (codec=taef2): its JSCC, entropy model and rates (the JSCC's sendable prefixes per block)
-TAEF2_JSCC, TAEF2_ENTROPY = "lrisc_taef2_jscc", "lrisc_taef2_entropy"
+TAEF2_JSCC, TAEF2_ENTROPY, TAEF2_DIFFUSION = "lrisc_taef2_jscc", "lrisc_taef2_entropy", "lrisc_taef2_diffusion"
 TAEF2_RATES = (8, 16, 24, 32, 48, 64)  # CBR 1/192 ... 1/24
 BLOCK = 4  # symbol-grid cells per side of a length-map block (64x64 pixels): 16 blocks at 256x256 fit one LDPC block
 # the length map's link: 3 bits a block in k = 128 blocks at QPSK r 1/3 (~-1 dB threshold): it must arrive
 # wherever the analog latent is worth decoding; 192 symbols at 256x256 (4.7% of CBR 1/48), counted in the rate
 LENGTH_LINK = LinkConfig(modulation="qpsk", code_rate=1 / 3, ldpc_k=128)
-CODEC_DEFAULTS = {"embedded": {"jscc_weights": "lrisc_jscc", "steps": 1},
-                  "taef2": {"jscc_weights": TAEF2_JSCC, "steps": 0}}  # no TAEF2 generator yet: JSCC only
+CODEC_DEFAULTS = {"embedded": {"jscc_weights": "lrisc_jscc", "diffusion_weights": "lrisc_diffusion"},
+                  "taef2": {"jscc_weights": TAEF2_JSCC, "diffusion_weights": TAEF2_DIFFUSION}}
 
 
 def taef2_ready() -> bool:
@@ -98,13 +98,13 @@ class LriscParams(SchemeParams):
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR until feedback supplies the real one
     # steps and strength: the best effnet_dist of steps {0, 1, 4} x strength {0.02, 0.25, 0.5} on seven training
     # photos (README, "choosing the samplers"), and the fastest generative setting
-    steps: int = Field(default=1, ge=0, le=50)  # DDIM steps at the receiver; 0 = JSCC only (taef2's default: no generator yet)
+    steps: int = Field(default=1, ge=0, le=50)  # DDIM steps at the receiver; 0 = JSCC only (taef2's default until its generator ships)
     guidance: float = Field(default=1.0, ge=0, le=10)  # classifier-free guidance; 1 = one UNet call per step
     strength: float = Field(default=0.02, gt=0, le=1)  # 1 = start from noise; < 1 = from z_hat noised to this level (0.02: t = 19)
     seed: int = Field(default=0, ge=0)  # sampling noise: the same frame and channel give the same picture
     # shared/weights/<name>; the codec's own by default (lrisc_jscc, lrisc_taef2_jscc)
     jscc_weights: str = Field(default="lrisc_jscc", pattern=r"^lrisc_(taef2_)?jscc[a-z0-9_]{0,32}$")
-    diffusion_weights: str = Field(default="lrisc_diffusion", pattern=r"^lrisc_diffusion[a-z0-9_]{0,32}$")
+    diffusion_weights: str = Field(default="lrisc_diffusion", pattern=r"^lrisc_(taef2_)?diffusion[a-z0-9_]{0,32}$")
 
     @model_validator(mode="before")
     @classmethod
@@ -118,6 +118,9 @@ class LriscParams(SchemeParams):
         codec = data["codec"]
         for key, value in CODEC_DEFAULTS.get(codec, {}).items():
             data.setdefault(key, value)
+        if codec == "taef2":  # sample where the TAEF2 generator ships, else the JSCC alone
+            data.setdefault("steps", int((WEIGHTS_DIR / f"{data['diffusion_weights']}.safetensors").is_file()))
+            data.setdefault("strength", 1.0)  # unused: the receiver matches the noise level to the remaining error
         if data.get("length", "auto") == "auto":
             content = codec == "taef2" and (WEIGHTS_DIR / f"{TAEF2_ENTROPY}.safetensors").is_file()
             data["length"] = "content" if content else "uniform"
@@ -130,8 +133,8 @@ class LriscParams(SchemeParams):
         if self.codec == "embedded" and self.jscc_weights.startswith("lrisc_taef2") or \
                 self.codec == "taef2" and not self.jscc_weights.startswith("lrisc_taef2"):
             raise ValueError(f"jscc_weights={self.jscc_weights} is not a JSCC of codec {self.codec}")
-        if self.codec == "taef2" and self.steps:
-            raise ValueError("codec=taef2 has no diffusion generator yet: use steps=0")
+        if (self.codec == "taef2") != self.diffusion_weights.startswith("lrisc_taef2"):
+            raise ValueError(f"diffusion_weights={self.diffusion_weights} is not a generator of codec {self.codec}")
         self.max_maps()
         return self
 
@@ -151,6 +154,37 @@ def maps_for_snr(snr_db: float | None, max_maps: int, rates: tuple[int, ...] = (
         return max_maps
     want = max_maps * next(k for floor, k in RATE_POLICY if snr_db >= floor) / RATE_POLICY[-1][1]
     return max([r for r in rates if r <= want] or [rates[0]])
+
+
+@lru_cache(maxsize=2)
+def alpha_table(name: str) -> dict[tuple[int, float], float]:
+    """The TAEF2 generator's matched noise levels: (maps, SNR dB) -> alpha_bar, from its weights' metadata."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(WEIGHTS_DIR / f"{name}.safetensors"), framework="pt") as f:
+        raw = json.loads((f.metadata() or {}).get("alpha_table", "{}"))
+    table = {}
+    for key, alpha in raw.items():  # "k32_snr10"
+        k, snr = key[1:].split("_snr")
+        table[(int(k), float(snr))] = float(alpha)
+    if not table:
+        raise ValueError(f"{name} has no alpha_table: export it with semcom train lrisc-taef2 --stage diffusion --export")
+    return table
+
+
+def matched_strength(table: dict[tuple[int, float], float], maps: float, snr_db: float, model) -> float:
+    """The sampler strength whose noise matches z_hat's remaining error: the nearest measured length, the SNR
+    interpolated (clipped to the measured range); lower SNR -> more noise -> more generation."""
+    from shared.generators.diffusion import make_scheduler
+
+    k = min({k for k, _ in table}, key=lambda m: abs(m - maps))
+    snrs = sorted(s for m, s in table if m == k)
+    alpha = float(np.interp(snr_db, snrs, [table[(k, s)] for s in snrs]))
+    sched = make_scheduler(model.config)
+    t = int(torch.argmin((sched.alphas_cumprod - alpha).abs()))
+    return (t + 1) / sched.config.num_train_timesteps
 
 
 @lru_cache(maxsize=2)
@@ -263,7 +297,13 @@ class LriscReceive(Receive):
         nv = torch.from_numpy(rx.noise_var.astype(np.float32))[None]  # (1, N)
         snr = snr_from_noise_var(nv)  # (1, 1)
         s_hat, rate = from_block_symbols(mmse_scale(x_hat, nv)[0], maps, jscc.config.maps, gh, gw, BLOCK)
-        z_hat = jscc.decode(s_hat[None], snr, rate[None])  # (1, 32, H'/8, W'/8) normalised
+        z_hat = jscc.decode(s_hat[None], snr, rate[None]).to(self.device)  # (1, 32, H'/8, W'/8) normalised
+        if self.params.steps:
+            model, table = load_denoiser(self.params.diffusion_weights, self.device), alpha_table(self.params.diffusion_weights)
+            strength = matched_strength(table, float(maps.mean()), float(snr), model)
+            z_hat = sample(model, latent_guidance(z_hat, snr.to(self.device)), tuple(z_hat.shape), steps=self.params.steps,
+                           guidance=self.params.guidance, strength=strength, init=z_hat,
+                           generator=torch.Generator().manual_seed(self.params.seed))
         mean, std = latent_normalisation(self.params.jscc_weights)
         y = hub_codec(self.device).decode_tensor((z_hat * std + mean).to(self.device))  # (1, 3, H', W') in [0, 1]
         return as_frame(y, height, width)
@@ -273,6 +313,9 @@ class LriscReceive(Receive):
         if self.params.codec == "taef2":
             hub_codec(self.device)
             latent_normalisation(self.params.jscc_weights)
+            if self.params.steps:
+                load_denoiser(self.params.diffusion_weights, self.device)
+                alpha_table(self.params.diffusion_weights)
             return
         latent_codec(self.device, self.codec)
         if self.params.steps:

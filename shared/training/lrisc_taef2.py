@@ -10,6 +10,13 @@
     with D the frozen TAEF2 decoder: the loss is measured where the picture is, on what TAEF2
     itself would show for the clean latent (the cache holds latents, not pixels).
 
+``--stage diffusion``: the conditional denoiser (:mod:`shared.generators.diffusion`) in TAEF2's latent
+    space, with the exported JSCC frozen and a fresh channel draw per batch:
+    x_t = sqrt(a_t) z_n + sqrt(1 - a_t) eps,  z0 = UNet(x_t, t | z_hat, snr)  (conditions dropped with p_drop)
+    loss = MSE(z0, z_n) + on every ``pixel_every``th step the decoder-space terms, as the JSCC stage.
+    Export measures, per SNR and length, the receiver's remaining error var(z_hat - z_n) = e and stores
+    a_t = 1 / (1 + e): the receiver starts sampling from z_hat noised to exactly that level (lower SNR,
+    more noise, more generation).
 ``--stage entropy``: the scale hyperprior (:mod:`shared.nets.entropy`) over z_n that gives the
     content-adaptive lengths: minimise bits(z_n | y) + bits(y) with noisy rounding, the NTSCC rate term.
 
@@ -21,6 +28,7 @@ AWGN at 0/10/20 dB, at CBR 1/96, 1/48 and 1/24 with one length everywhere.
 
     semcom train lrisc-taef2 --stage jscc --minutes 60 --threads 2
     semcom train lrisc-taef2 --stage entropy --steps 3000 --minutes 15
+    semcom train lrisc-taef2 --stage diffusion --minutes 90 --threads 2     # after the JSCC's --export
 """
 from __future__ import annotations
 
@@ -37,10 +45,19 @@ from safetensors.torch import load_file
 
 from shared.bench.hardware import cpu_model
 from shared.cli import CliParser, UsageError, run_cli
+from shared.generators.diffusion import (
+    ConditionalDenoiser,
+    DenoiserConfig,
+    drop_conditions,
+    latent_guidance,
+    make_scheduler,
+    sample,
+    save_denoiser,
+)
 from shared.nets.entropy import EntropyConfig, Hyperprior, entropy_loss
 from shared.nets.jscc import SNR_RANGE_DB
-from shared.nets.latent_jscc import LatentJSCC, LatentJSCCConfig
-from shared.nets.weights_file import save_configured
+from shared.nets.latent_jscc import LatentJSCC, LatentJSCCConfig, load_latent_jscc_file
+from shared.nets.weights_file import WEIGHTS_DIR, save_configured
 from shared.training.data import add_run_args
 from shared.training.jscc import train_snrs
 from shared.training.latent import psnr, validation_images
@@ -52,6 +69,12 @@ PROG = "semcom train lrisc-taef2"
 CODEC = "taef2"
 WEIGHT_NAME = "lrisc_taef2_jscc"
 ENTROPY_NAME = "lrisc_taef2_entropy"
+DIFFUSION_NAME = "lrisc_taef2_diffusion"
+DIFFUSION_CONFIG = DenoiserConfig(
+    latent_channels=32, spatial=(("z_hat", 32),),  # TAEF2's latent, conditioned on the received one
+    block_out_channels=(64, 128, 128), attention_levels=(False, False, True),  # as the embedded generator: ~4 M params
+)
+STRENGTH_SNRS_DB = (0.0, 5.0, 10.0, 15.0, 20.0)  # where export measures the remaining error
 BLOCK = 4  # symbol-grid cells per side of one length-map block: 64x64 pixels, 16 blocks per 256x256 frame
 JSCC_CONFIG = LatentJSCCConfig(
     latent_channels=32,  # TAEF2's latent channels
@@ -77,6 +100,7 @@ class TrainConfig:
     pixel_batch: int = 2  # samples decoded on those steps
     pixel_weight: float = 20.0  # pixel MSE (~0.003) against latent MSE (~0.1)
     perceptual_weight: float = 0.1  # effnet_dist (~0.3) against latent MSE: present, not dominant
+    p_drop: float = 0.1  # diffusion stage: condition dropout (classifier-free guidance)
     seed: int = 0  # reproducible crops, rates, channel and init
 
 
@@ -130,8 +154,9 @@ def masked_channel(s: torch.Tensor, maps: torch.Tensor, snr_db: torch.Tensor, fa
 
 def through_channel(net: LatentJSCC, z_n: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
                     snr_db: torch.Tensor | None = None, maps: torch.Tensor | None = None,
-                    fading: torch.Tensor | None = None) -> torch.Tensor:
-    """z_n (B, L, h, w) -> z_hat (B, L, h, w) over one random channel draw (random SNRs, lengths, fading unless given)."""
+                    fading: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """z_n (B, L, h, w) -> (z_hat (B, L, h, w), receiver SNR (B, 1) dB) over one random channel draw
+    (random SNRs, lengths and fading unless given)."""
     b, _, h, w = z_n.shape
     snr_db, tx_snr = train_snrs(b, gen, snr_db)
     if fading is None:
@@ -140,7 +165,7 @@ def through_channel(net: LatentJSCC, z_n: torch.Tensor, cfg: TrainConfig, gen: t
         maps = block_maps(b, h // 2 // BLOCK, w // 2 // BLOCK, net.config.rates, cfg, gen)
     s = net.encode(z_n, tx_snr)  # (B, M, h/2, w/2)
     s_hat, rx_snr, rate = masked_channel(s, maps, snr_db, fading, gen)
-    return net.decode(s_hat, rx_snr, rate)
+    return net.decode(s_hat, rx_snr, rate), rx_snr
 
 
 class Normaliser:
@@ -159,7 +184,7 @@ class Normaliser:
 def jscc_loss(net: LatentJSCC, norm: Normaliser, z: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
               with_pixels: bool) -> tuple[torch.Tensor, dict]:
     z_n = norm.forward(z)  # (B, L, h, w)
-    z_hat = through_channel(net, z_n, cfg, gen)
+    z_hat, _ = through_channel(net, z_n, cfg, gen)
     lat = F.mse_loss(z_hat, z_n)
     terms = {"lat": lat.item()}
     loss = lat
@@ -210,7 +235,7 @@ class Validator:
             maps = torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), k)
             psnrs, dists = [], []
             for s in VAL_SNRS_DB:
-                z_hat = through_channel(net, self.z_n, cfg, gen, snr_db=torch.full((b, 1), s), maps=maps,
+                z_hat, _ = through_channel(net, self.z_n, cfg, gen, snr_db=torch.full((b, 1), s), maps=maps,
                                         fading=torch.zeros(b, dtype=torch.bool))
                 y = decoder(self.norm.inverse(z_hat)).clamp(0, 1)
                 psnrs.append(float(np.mean([psnr(a, c) for a, c in zip(self.ref, self.frames(y))])))
@@ -239,6 +264,146 @@ def train(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes: float, 
     fit("lrisc-taef2 jscc", "jscc", net, [{"params": list(net.parameters()), "lr_scale": 1.0}], step_loss,
         lambda: validator(net, cfg), LatentBatches(cache, cfg.batch, cfg.crop), ckpt_dir, cfg, minutes, ckpt_every,
         log_every, command)
+
+
+def frozen_jscc(path: Path | None = None) -> LatentJSCC:
+    """The exported TAEF2 JSCC (shared/weights/lrisc_taef2_jscc unless ``path``), frozen."""
+    return load_latent_jscc_file(path or WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").requires_grad_(False)
+
+
+def diffusion_loss(model: ConditionalDenoiser, jscc: LatentJSCC, norm: Normaliser, z: torch.Tensor, cfg: TrainConfig,
+                   gen: torch.Generator, sched, with_pixels: bool) -> tuple[torch.Tensor, dict]:
+    z_n = norm.forward(z)  # (B, L, h, w)
+    with torch.no_grad():
+        z_hat, rx_snr = through_channel(jscc, z_n, cfg, gen)
+    t = torch.randint(0, sched.config.num_train_timesteps, (z.shape[0],), generator=gen)  # (B,)
+    x_t = sched.add_noise(z_n, torch.randn(z_n.shape, generator=gen), t)
+    z0 = model(x_t, t, drop_conditions(latent_guidance(z_hat, rx_snr), cfg.p_drop, gen))  # (B, L, h, w)
+    lat = F.mse_loss(z0, z_n)
+    terms, loss = {"lat": lat.item()}, lat
+    if with_pixels:
+        decoder, n = frozen_codec().net.decoder, cfg.pixel_batch
+        with torch.no_grad():
+            target = decoder(z[:n]).clamp(0, 1)
+        y = decoder(norm.inverse(z0[:n]))
+        pix, perc = F.mse_loss(y, target), effnet_distance(y, target)
+        loss = loss + cfg.pixel_weight * pix + cfg.perceptual_weight * perc
+        terms.update(pix=pix.item(), perc=perc.item())
+    return loss, terms
+
+
+def matched_alpha(error_var: float) -> float:
+    """The DDPM level a_t whose noise matches a remaining error of variance ``error_var`` (unit-variance latent):
+    sqrt(a) z_hat = sqrt(a) z + sqrt(a) e needs 1 - a = a e, so a = 1 / (1 + e)."""
+    return 1.0 / (1.0 + max(error_var, 1e-6))
+
+
+def strength_for(alpha_bar: float, sched) -> float:
+    """The sampler's strength (t / T) whose cumulative alpha is closest to ``alpha_bar``."""
+    t = int(torch.argmin((sched.alphas_cumprod - alpha_bar).abs()))
+    return (t + 1) / sched.config.num_train_timesteps
+
+
+@torch.no_grad()
+def remaining_error(jscc: LatentJSCC, z_n: torch.Tensor, cfg: TrainConfig) -> dict[str, float]:
+    """var(z_hat - z_n) per (maps, SNR) on AWGN, keyed "k32_snr10": what the receiver has left to fix."""
+    gen = torch.Generator().manual_seed(99)
+    b, _, h, w = z_n.shape
+    out = {}
+    for k in VAL_MAPS:
+        maps = torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), k)
+        for s in STRENGTH_SNRS_DB:
+            z_hat, _ = through_channel(jscc, z_n, cfg, gen, snr_db=torch.full((b, 1), s), maps=maps,
+                                       fading=torch.zeros(b, dtype=torch.bool))
+            out[f"k{k}_snr{s:g}"] = float((z_hat - z_n).pow(2).mean())
+    return out
+
+
+def train_diffusion(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes: float, ckpt_every: int,
+                    log_every: int, command: str) -> None:
+    torch.manual_seed(cfg.seed)
+    norm, jscc = Normaliser(cache.mean, cache.std), frozen_jscc()
+    model = ConditionalDenoiser(DIFFUSION_CONFIG)
+    sched = make_scheduler(DIFFUSION_CONFIG)
+    validator = Validator(norm)
+    errors = remaining_error(jscc, validator.z_n, cfg)
+    step = {"n": 0}
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        """JSCC only against one and two DDIM steps from the matched level, AWGN, CBR 1/48."""
+        model.eval()
+        decoder, gen = frozen_codec().net.decoder, torch.Generator().manual_seed(1234)
+        b, _, h, w = validator.z_n.shape
+        ref = torch.from_numpy(validator.ref).permute(0, 3, 1, 2).float() / 255
+        scores: dict[str, float] = {}
+        for s in (0.0, 10.0, 20.0):
+            z_hat, rx_snr = through_channel(jscc, validator.z_n, cfg, gen, snr_db=torch.full((b, 1), s),
+                                            maps=torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), 32),
+                                            fading=torch.zeros(b, dtype=torch.bool))
+            strength = strength_for(matched_alpha(errors[f"k32_snr{s:g}"]), sched)
+            for steps in (0, 1, 2):
+                z0 = z_hat if steps == 0 else sample(model, latent_guidance(z_hat, rx_snr), tuple(z_hat.shape), steps=steps,
+                                                     strength=strength, init=z_hat, generator=torch.Generator().manual_seed(0))
+                y = decoder(norm.inverse(z0)).clamp(0, 1)
+                scores[f"psnr_snr{s:g}_steps{steps}"] = float(np.mean([psnr(a, c) for a, c in zip(validator.ref, validator.frames(y))]))
+                scores[f"effnet_snr{s:g}_steps{steps}"] = float(effnet_distance(y, ref))
+        model.train()
+        return scores
+
+    def step_loss(z: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        step["n"] += 1
+        return diffusion_loss(model, jscc, norm, z, cfg, gen, sched, with_pixels=step["n"] % cfg.pixel_every == 0)
+
+    fit("lrisc-taef2 diffusion", "diffusion", model, [{"params": list(model.parameters()), "lr_scale": 1.0}], step_loss,
+        validate, LatentBatches(cache, cfg.batch, cfg.crop), ckpt_dir, cfg, minutes, ckpt_every, log_every, command)
+
+
+def export_diffusion(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
+    """``<out_dir>/lrisc_taef2_diffusion.safetensors`` with the matched-noise table, and its model card."""
+    meta = json.loads((ckpt_dir / "state.json").read_text())
+    cfg = TrainConfig(**meta["train"])
+    model = ConditionalDenoiser(DIFFUSION_CONFIG)
+    model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
+    stats = json.loads((Path(meta["cache"]) / "stats.json").read_text())
+    norm = Normaliser(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
+    errors = remaining_error(frozen_jscc(), Validator(norm).z_n, cfg)
+    table = {key: matched_alpha(e) for key, e in errors.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{DIFFUSION_NAME}.safetensors"
+    save_denoiser(model, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), "codec": CODEC,
+                                "alpha_table": json.dumps(table), "remaining_error": json.dumps(errors)})
+    val = next(h["val"] for h in reversed(meta["history"]) if "val" in h)
+    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | {h.get('lat', float('nan')):.4f} | "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |" for h in meta["history"] if "val" in h)
+    c = model.config
+    (out_dir / f"{DIFFUSION_NAME}.md").write_text(f"""# Model card: `{DIFFUSION_NAME}`
+
+LRISC's conditional diffusion generator in TAEF2's latent space (`shared/generators/diffusion.py`): a diffusers
+`UNet2DModel` predicting the clean normalised latent, conditioned on the received latent z_hat (concatenated) and the
+SNR, sampled with DDIM from z_hat noised to the level of its remaining error. {sum(p.numel() for p in model.parameters()):,}
+parameters, {path.stat().st_size / 1e6:.2f} MB (fp16).
+
+| | |
+| --- | --- |
+| architecture | UNet2DModel, levels {list(c.block_out_channels)}, attention {list(c.attention_levels)}; {c.train_timesteps} timesteps, {c.beta_schedule} |
+| frozen | `{WEIGHT_NAME}` (the JSCC) and TAEF2 (madebyollin/taesd @ 5cccb12, MIT, SHA-256 pinned): its decoder is in the loss |
+| data | latent cache `{meta['cache']}` ({meta.get('cache_latents', '?')} latents of `{meta.get('data', '?')}`); corpus licences: `../shared/corpus/README.md` (most research-only) |
+| loss | MSE(z0, z_n) + on every {cfg.pixel_every}th step {cfg.pixel_weight:g} x MSE(D(z0), D(z)) + {cfg.perceptual_weight:g} x effnet_dist(D(z0), D(z)); **perceptual loss: yes**; condition dropout {cfg.p_drop:g} |
+| remaining error var(z_hat - z_n), AWGN | {', '.join(f'{k} {v:.3f}' for k, v in errors.items())} |
+| steps done | {meta['step']} (batch {cfg.batch}), wall {meta['wall_s'] / 60:.1f} min on {meta.get('hardware', cpu_model())}, {meta.get('threads', 1)} thread(s) |
+| command | `{meta.get('command', '')}` (then `--export`) |
+
+## Validation: scikit-image photos at 256x256, AWGN, CBR 1/48 (steps 0 = the JSCC alone)
+{', '.join(f'{k} {v:.3f}' for k, v in val.items())}
+
+## Training curve
+| step | wall s | lat | validation |
+| --- | --- | --- | --- |
+{curve}
+""" + (f"\n## History\n{note}\n" if note else ""))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); validation {val}")
+    return path
 
 
 def train_entropy(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes: float, ckpt_every: int, log_every: int,
@@ -353,32 +518,39 @@ codec_psnr is TAEF2 alone (no channel); psnr/effnet per CBR are means over {list
     return path
 
 
+STAGES = {"jscc": (WEIGHT_NAME, train, export), "entropy": (ENTROPY_NAME, train_entropy, export_entropy),
+          "diffusion": (DIFFUSION_NAME, train_diffusion, export_diffusion)}  # stage -> (weights name, trainer, exporter)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = CliParser(prog=PROG, description="Train / export LRISC's latent JSCC in the TAEF2 latent space, from the "
                   "latent cache (build it first: semcom train cache --codec taef2 --data corpus:PATH).")
-    p.add_argument("--stage", choices=("jscc", "entropy"), default="jscc", help="which part to train or export (default: %(default)s)")
+    p.add_argument("--stage", choices=tuple(STAGES), default="jscc", help="which part to train or export (default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="latent cache root (default: %(default)s)")
     p.add_argument("--short-side", type=int, default=SHORT_SIDE, help="which cache scale to train on (default: %(default)s)")
     p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/<weights name>")
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
-    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3; 2e-4 for the diffusion stage)")
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="latent crops per step (default: %(default)s)")
     add_run_args(p, minutes=60.0, ckpt_every=500)
     args = p.parse_args(argv)
 
     def body() -> int:
         torch.set_num_threads(args.threads)
-        ckpt_dir = args.ckpt_dir or Path("out") / (WEIGHT_NAME if args.stage == "jscc" else ENTROPY_NAME)
+        name, trainer, exporter = STAGES[args.stage]
+        ckpt_dir = args.ckpt_dir or Path("out") / name
         if args.export:
             if not (ckpt_dir / "state.json").exists():
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
-            (export if args.stage == "jscc" else export_entropy)(ckpt_dir, args.out_dir, args.note)
+            exporter(ckpt_dir, args.out_dir, args.note)
             return 0
+        if args.stage == "diffusion" and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
+            raise UsageError(f"the diffusion stage needs the exported JSCC: {PROG} --stage jscc, then --export")
         cache = LatentCache(cache_dir(args.cache_dir, CODEC, args.short_side))
-        cfg = replace(TrainConfig(), steps=args.steps, lr=args.lr, batch=args.batch)
+        lr = args.lr if args.lr is not None else (2e-4 if args.stage == "diffusion" else 1e-3)  # as the embedded generator
+        cfg = replace(TrainConfig(), steps=args.steps, lr=lr, batch=args.batch)
         command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
-        (train if args.stage == "jscc" else train_entropy)(cache, ckpt_dir, cfg, args.minutes, args.ckpt_every,
-                                                           args.log_every, command)
+        trainer(cache, ckpt_dir, cfg, args.minutes, args.ckpt_every, args.log_every, command)
         return 0
 
     return run_cli(PROG, body)
