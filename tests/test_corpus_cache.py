@@ -168,3 +168,14 @@ def test_the_diffusion_stage_needs_the_exported_jscc(tmp_path, monkeypatch, caps
     monkeypatch.setattr(lrisc_taef2, "WEIGHTS_DIR", tmp_path)
     assert lrisc_taef2.main(["--stage", "diffusion", "--cache-dir", str(tmp_path)]) == 2
     assert "needs the exported JSCC" in capsys.readouterr().err
+
+
+def test_eval_stream_ids_fit_the_header_for_long_corpus_names():
+    from shared.evaluate.runner import stream_id
+    from shared.protocol import Header
+
+    long_a, long_b = "stargan-v2-celebahq-afhq-" + "a" * 60 + ".jpg", "stargan-v2-celebahq-afhq-" + "b" * 60 + ".jpg"
+    ids = {stream_id(long_a, 0), stream_id(long_b, 0), stream_id(long_a, 1), stream_id("short.jpg", 0)}
+    assert len(ids) == 4 and stream_id("short.jpg", 0) == "eval/short.jpg/0"
+    for sid in ids:
+        Header(version=1, kind="frame", stream_id=sid, seq=0)  # the header accepts each

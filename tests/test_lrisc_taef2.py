@@ -96,8 +96,8 @@ def test_auto_picks_embedded_without_taef2(monkeypatch, tmp_path):
 
 def test_taef2_content_lengths_end_to_end(taef2_here):
     p = lrisc.LriscParams()
-    assert (p.codec, p.length, p.steps, p.jscc_weights) == ("taef2", "content", 0, lrisc.TAEF2_JSCC)
-    out, header, encoded = round_trip({})
+    assert (p.codec, p.length, p.steps, p.jscc_weights) == ("taef2", "uniform", 0, lrisc.TAEF2_JSCC)
+    out, header, encoded = round_trip({"length": "content"})
     assert out.shape == FRAME.shape and out.dtype == np.uint8
     assert header.scheme_params["codec"] == "taef2"  # the header names the concrete codec, never auto
     names = [d.name for d in header.payloads]
@@ -144,7 +144,7 @@ def test_taef2_uniform_length_needs_no_side_information(taef2_here):
 
 
 def test_a_lost_length_map_loses_the_frame_not_the_receiver(taef2_here):
-    enc = FrameEncoder("lrisc", {})
+    enc = FrameEncoder("lrisc", {"length": "content"})
     header, symbols, _ = enc.encode(FRAME, 0)
     header, symbols, _ = ChannelStage(ChannelConfig(model="awgn", snr_db=-8.0, seed=3)).process(header, symbols)
     from shared.schemes.base import DecodeFailure

@@ -8,6 +8,7 @@ good frame, and the row records ``decode_ok=False``.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from dataclasses import dataclass
@@ -55,6 +56,13 @@ def save_rgb(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
+def stream_id(image: str, repeat: int) -> str:
+    """One stream per image and channel draw (per-stream state never leaks between images), within the
+    header's 64 characters: long image names are replaced by a hash of the name."""
+    sid = f"eval/{image}/{repeat}"
+    return sid if len(sid) <= 64 else f"eval/{hashlib.sha1(image.encode('utf-8')).hexdigest()[:16]}/{repeat}"
+
+
 class Runner:
     """Measures jobs; ``channel_config(model, snr_db)`` gives each job's channel."""
 
@@ -88,7 +96,7 @@ class Runner:
 
     def _send(self, job: Job) -> Sent:
         frame = self.images[job.image]
-        encoder = FrameEncoder(job.point.scheme, job.point.params, stream_id=f"eval/{job.image}/{job.repeat}")
+        encoder = FrameEncoder(job.point.scheme, job.point.params, stream_id=stream_id(job.image, job.repeat))
         t0 = time.perf_counter()
         header, payloads, encoded = encoder.encode(frame, job.seq)
         return Sent(header, payloads, encoded, 1000 * (time.perf_counter() - t0))

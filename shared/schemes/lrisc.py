@@ -92,7 +92,8 @@ def taef2_ready() -> bool:
 
 class LriscParams(SchemeParams):
     codec: Literal["auto", "embedded", "taef2"] = "auto"  # auto: taef2 where its weights are here (the header names the result)
-    length: Literal["auto", "content", "uniform"] = "auto"  # taef2: content = per-block lengths by the entropy model (auto: where trained)
+    # taef2: content = per-block lengths by the entropy model; uniform by default: content measured no better yet (README)
+    length: Literal["content", "uniform"] = "uniform"
     cbr: float = Field(default=1 / 48, gt=0, le=1)  # the most the stream spends: 4,096 symbols per 256x256
     rate_policy: Literal["snr", "fixed"] = "snr"  # snr: fewer maps when the fed-back SNR is high; fixed: always cbr
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR until feedback supplies the real one
@@ -109,7 +110,7 @@ class LriscParams(SchemeParams):
     @model_validator(mode="before")
     @classmethod
     def _codec_defaults(cls, data):
-        """Resolve ``auto`` (codec, then length) and fill the chosen codec's defaults the caller did not set."""
+        """Resolve ``codec=auto`` and fill the chosen codec's defaults the caller did not set."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
@@ -121,9 +122,6 @@ class LriscParams(SchemeParams):
         if codec == "taef2":  # sample where the TAEF2 generator ships, else the JSCC alone
             data.setdefault("steps", int((WEIGHTS_DIR / f"{data['diffusion_weights']}.safetensors").is_file()))
             data.setdefault("strength", 1.0)  # unused: the receiver matches the noise level to the remaining error
-        if data.get("length", "auto") == "auto":
-            content = codec == "taef2" and (WEIGHTS_DIR / f"{TAEF2_ENTROPY}.safetensors").is_file()
-            data["length"] = "content" if content else "uniform"
         return data
 
     @model_validator(mode="after")
