@@ -38,6 +38,7 @@ from pydantic import Field, model_validator
 from shared.codecs.frames import LATENT_CODEC, as_frame, frame_tensor, latent_codec, padded, to_frame, to_latent
 from shared.generators.diffusion import latent_guidance, load_denoiser, sample
 from shared.nets.block_lengths import (
+    block_slices,
     from_block_symbols,
     grid_blocks,
     n_values,
@@ -226,8 +227,7 @@ class LriscTransmit(Transmit):
         maps = np.full(grid_blocks(gh, gw, BLOCK), k)  # (hb, wb) one length everywhere
         payloads = []
         if p.length == "content":
-            cells = np.array([[min(BLOCK, gh - r), min(BLOCK, gw - c)] for r in range(0, gh, BLOCK) for c in range(0, gw, BLOCK)])
-            cells = (cells[:, 0] * cells[:, 1]).reshape(maps.shape)
+            cells = np.array([(rs.stop - rs.start) * (cs.stop - cs.start) for rs, cs in block_slices(gh, gw, BLOCK)]).reshape(maps.shape)
             z_bits, _ = load_entropy(TAEF2_ENTROPY)(z_n)  # (1, 32, H'/8, W'/8) bits per latent value
             maps = allocate(block_bits(z_bits[0], 2, BLOCK), cells, TAEF2_RATES, k * gh * gw)
             lengths = pack_lengths(maps, TAEF2_RATES)

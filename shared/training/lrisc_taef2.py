@@ -359,23 +359,39 @@ def train_diffusion(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minute
         validate, LatentBatches(cache, cfg.batch, cfg.crop), ckpt_dir, cfg, minutes, ckpt_every, log_every, command)
 
 
+def read_checkpoint(ckpt_dir: Path, model: torch.nn.Module) -> tuple[dict, dict[str, float]]:
+    """Load ``model`` from the latest checkpoint; -> (its state.json, its last validation)."""
+    meta = json.loads((ckpt_dir / "state.json").read_text())
+    model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
+    return meta, next(h["val"] for h in reversed(meta["history"]) if "val" in h)
+
+
+def curve_rows(meta: dict, terms: tuple[str, ...]) -> str:
+    """The model card's training-curve rows: step, wall s, the loss ``terms``, the validation."""
+    return "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{h.get(k, float('nan')):.4f}" for k in terms)
+                     + " | " + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |"
+                     for h in meta["history"] if "val" in h)
+
+
+def cache_normaliser(meta: dict) -> tuple[dict, Normaliser]:
+    """The latent cache's stats (as recorded in a checkpoint) and the normalisation they define."""
+    stats = json.loads((Path(meta["cache"]) / "stats.json").read_text())
+    return stats, Normaliser(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
+
+
 def export_diffusion(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     """``<out_dir>/lrisc_taef2_diffusion.safetensors`` with the matched-noise table, and its model card."""
-    meta = json.loads((ckpt_dir / "state.json").read_text())
-    cfg = TrainConfig(**meta["train"])
     model = ConditionalDenoiser(DIFFUSION_CONFIG)
-    model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
-    stats = json.loads((Path(meta["cache"]) / "stats.json").read_text())
-    norm = Normaliser(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
+    meta, val = read_checkpoint(ckpt_dir, model)
+    cfg = TrainConfig(**meta["train"])
+    _, norm = cache_normaliser(meta)
     errors = remaining_error(frozen_jscc(), Validator(norm).z_n, cfg)
     table = {key: matched_alpha(e) for key, e in errors.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{DIFFUSION_NAME}.safetensors"
     save_denoiser(model, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), "codec": CODEC,
                                 "alpha_table": json.dumps(table), "remaining_error": json.dumps(errors)})
-    val = next(h["val"] for h in reversed(meta["history"]) if "val" in h)
-    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | {h.get('lat', float('nan')):.4f} | "
-                      + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |" for h in meta["history"] if "val" in h)
+    curve = curve_rows(meta, ("lat",))
     c = model.config
     (out_dir / f"{DIFFUSION_NAME}.md").write_text(f"""# Model card: `{DIFFUSION_NAME}`
 
@@ -428,16 +444,13 @@ def train_entropy(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes:
 
 def export_entropy(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     """``<out_dir>/lrisc_taef2_entropy.safetensors`` and its model card."""
-    meta = json.loads((ckpt_dir / "state.json").read_text())
     model = Hyperprior(EntropyConfig())
-    model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
+    meta, val = read_checkpoint(ckpt_dir, model)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{ENTROPY_NAME}.safetensors"
     save_configured(model, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), "codec": CODEC})
-    val = next(h["val"] for h in reversed(meta["history"]) if "val" in h)
     c = model.config
-    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | {h.get('loss', float('nan')):.4f} | "
-                      + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |" for h in meta["history"] if "val" in h)
+    curve = curve_rows(meta, ("loss",))
     (out_dir / f"{ENTROPY_NAME}.md").write_text(f"""# Model card: `{ENTROPY_NAME}`
 
 The entropy model behind `lrisc`'s content-adaptive lengths (codec `taef2`): a scale hyperprior
@@ -468,21 +481,17 @@ bits per pixel at step q: {', '.join(f'{k} {v:.3f}' for k, v in val.items())}
 
 def export(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     """``<out_dir>/lrisc_taef2_jscc.safetensors`` (weights, architecture, normalisation) and its model card."""
-    meta = json.loads((ckpt_dir / "state.json").read_text())
-    cfg = TrainConfig(**meta["train"])
     net = LatentJSCC(JSCC_CONFIG)
-    net.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
-    stats = json.loads((Path(meta["cache"]) / "stats.json").read_text())
+    meta, val = read_checkpoint(ckpt_dir, net)
+    cfg = TrainConfig(**meta["train"])
+    stats, _ = cache_normaliser(meta)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{WEIGHT_NAME}.safetensors"
     save_configured(net, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), "codec": CODEC,
                                 "latent_mean": json.dumps(stats["mean"]), "latent_std": json.dumps(stats["std"])},
                     dtype=torch.float16)  # half the size in git; loading casts back to float32
-    val = next(h["val"] for h in reversed(meta["history"]) if "val" in h)
     terms = ("loss", "lat", "pix", "perc")
-    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{h.get(k, float('nan')):.4f}" for k in terms)
-                      + " | " + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |"
-                      for h in meta["history"] if "val" in h)
+    curve = curve_rows(meta, terms)
     c = net.config
     card = f"""# Model card: `{WEIGHT_NAME}`
 
