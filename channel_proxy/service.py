@@ -23,7 +23,7 @@ from shared import protocol
 from shared.config import ChannelConfig, Endpoints
 from shared.pipeline import ChannelStage
 from shared.protocol import Header, Kind, Limits
-from shared.telemetry import Counters
+from shared.telemetry import Counters, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("proxy")
@@ -41,8 +41,10 @@ class _InFlight:
 
 class ProxyService:
     def __init__(self, channel: ChannelConfig, endpoints: Endpoints, stop: StopFlag, *, hwm: int = 2,
-                 limits: Limits = Limits(), exit_on_eos: bool = False):
+                 limits: Limits = Limits(), exit_on_eos: bool = False, latency_every_s: float = 10.0,
+                 latency_window_s: float = 10.0):
         self.stage = ChannelStage(channel)
+        self.latency = RollingLatency(logging.getLogger("proxy.latency"), latency_every_s, latency_window_s)
         self.stop, self.limits, self.exit_on_eos = stop, limits, exit_on_eos
         self.counters = Counters()
         self.ctx = zmq.Context.instance()
@@ -96,6 +98,7 @@ class ProxyService:
             heapq.heappop(self.line)
             if item.header.kind == Kind.FRAME:
                 self.counters["frames_out"] += 1
+                self.latency.add(item.header.hops)
             elif item.header.kind == Kind.EOS and self.exit_on_eos:
                 return False
         return True
@@ -105,6 +108,7 @@ class ProxyService:
         while not self.stop:
             if not self._release_due():
                 break
+            self.latency.tick()
             head_due = bool(self.line) and self.line[0].release <= time.time()
             can_read = len(self.line) < MAX_IN_FLIGHT and not head_due
             wait = IDLE_POLL_MS

@@ -1,10 +1,9 @@
 """``semcom receiver`` / ``python -m receiver``."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from shared.cli import CliParser, UsageError, run_cli
+from shared.cli import CliParser, UsageError, exit_now, run_cli
 from shared.cli_options import add_endpoint_args, endpoints_from_args
 from shared.service_main import add_service_args, run_service
 
@@ -31,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         from shared.transport import StopFlag
 
         settings = ReceiverSettings(out_dir=ns.out, exit_on_eos=ns.exit_on_eos, idle_timeout_s=ns.idle_timeout,
-                                    use_reference=ns.reference, hwm=ns.hwm)
+                                    use_reference=ns.reference, hwm=ns.hwm, latency_every_s=ns.latency_every,
+                                    latency_window_s=ns.latency_window)
         run_service("receiver", ns, lambda: ReceiverService(endpoints, settings, StopFlag()))
         return 0
 
@@ -39,4 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -2,11 +2,21 @@
 
 A frame that cannot be decoded (a failed CRC, say) is counted and the last good
 frame is shown in its place, as a video player would. Every bad message is
-dropped with a log line and a counter, and the next one is served.
+dropped with a log line and a counter, and the next one is served. A probe for
+a stream this receiver cannot serve (a model it lacks) is answered with a
+refusal and its one-line reason.
+
+A reader thread takes messages off the socket as they arrive and stamps
+``rx_recv``; the decoder stamps ``rx_start`` when it begins, so the time a
+frame waits for a busy decoder is measured (``rx_queue``), not hidden in the
+network link. The reader's queue is bounded (``hwm``): back-pressure still
+reaches the proxy.
 """
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +31,7 @@ from shared.pipeline import FrameDecoder
 from shared.protocol import Kind, Limits, ProtocolError
 from shared.reference import ReferenceStore
 from shared.schemes.base import DecodeFailure
-from shared.telemetry import Counters, LinkStats
+from shared.telemetry import Counters, LinkStats, RollingLatency, link_ms
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("receiver")
@@ -43,6 +53,8 @@ class ReceiverSettings:
     idle_timeout_s: float = 0.0  # stop after this long without a message; 0 = never
     use_reference: bool = False
     hwm: int = 2
+    latency_every_s: float = 10.0  # log a rolling latency line this often; 0 = never
+    latency_window_s: float = 10.0  # ... over the frames of the last this-many seconds
 
 
 class ReceiverService:
@@ -51,6 +63,8 @@ class ReceiverService:
         self.decoder = FrameDecoder()
         self.counters = Counters()
         self.links = LinkStats()
+        self.latency = RollingLatency(logging.getLogger("receiver.latency"), settings.latency_every_s,
+                                      settings.latency_window_s)
         self.psnr: list[float] = []
         self.symbols: list[int] = []
         self.trace: list[dict] = []  # per frame: seq, channel SNR, symbols spent, decoded, PSNR (with a reference)
@@ -68,9 +82,28 @@ class ReceiverService:
                                    connect=endpoint(endpoints.transmitter_host, endpoints.reference_port))
         if settings.out_dir:
             settings.out_dir.mkdir(parents=True, exist_ok=True)
+        self._inbox: queue.Queue[tuple[float, list[zmq.Frame]]] = queue.Queue(maxsize=max(1, settings.hwm))
+        self._reading = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="reader", daemon=True)
 
     def close(self) -> None:
+        self._reading.clear()
+        if self._reader.is_alive():
+            self._reader.join(timeout=2.0)
         close_sockets((self.inp, self.fb, self.ref), flush=not self.stop)
+
+    def _read(self) -> None:
+        """The reader thread (the only user of ``inp``): arrival time + message into the bounded inbox."""
+        while self._reading.is_set():
+            if not self.inp.poll(IDLE_POLL_MS):
+                continue
+            item = (time.time(), self.inp.recv_multipart(copy=False))
+            while self._reading.is_set():
+                try:
+                    self._inbox.put(item, timeout=IDLE_POLL_MS / 1000)
+                    break
+                except queue.Full:
+                    continue
 
     def _send_feedback(self, fb: feedback.Feedback) -> None:
         try:
@@ -83,9 +116,10 @@ class ReceiverService:
             if not self.refs.add(self.ref.recv_multipart()):
                 self.counters["reference_malformed"] += 1
 
-    def handle(self, frames: list[zmq.Frame]) -> bool:
-        """Serve one message; returns False at an end of stream that should stop the service."""
-        t_recv = time.time()
+    def handle(self, frames: list[zmq.Frame], t_recv: float | None = None) -> bool:
+        """Serve one message (arrived at ``t_recv``, default now); returns False at an end of stream
+        that should stop the service."""
+        t_recv = time.time() if t_recv is None else t_recv
         message = parse_or_drop(frames, self.limits, self.counters, log)
         if message is None:
             return True
@@ -94,8 +128,10 @@ class ReceiverService:
             try:
                 self.decoder.prepare(header)
             except ProtocolError as exc:
-                self.counters[f"dropped.{exc.reason}"] += 1
-                log.warning("dropped a probe: %s", exc)
+                self.counters[f"refused.{exc.reason}"] += 1
+                if self.counters[f"refused.{exc.reason}"] == 1:  # the transmitter probes again: say it once
+                    log.warning("refused stream %r: %s", header.stream_id, exc)
+                self._send_feedback(feedback.refusal(header.stream_id, header.seq, str(exc)))
                 return True
             self._send_feedback(feedback.Feedback(type="probe_ack", stream_id=header.stream_id, seq=header.seq))
             return True
@@ -103,6 +139,7 @@ class ReceiverService:
             log.info("end of stream %r after %d frames", header.stream_id, header.seq)
             return not self.settings.exit_on_eos
         header.hops["rx_recv"] = t_recv
+        header.hops["rx_start"] = time.time()
         ok = True
         try:
             frame = self.decoder.decode(header, payloads)
@@ -121,6 +158,7 @@ class ReceiverService:
         header.hops["rx_decoded"] = time.time()
         self.counters["frames_received"] += 1
         self.links.add(header.hops)
+        self.latency.add(header.hops)
         self.symbols.append(header.n_symbols)
         self.sizes.add((header.height, header.width))
         snr = header.channel.snr_db if header.channel else None
@@ -132,28 +170,29 @@ class ReceiverService:
             quality = psnr_db(frame, ref)
             self.psnr.append(quality)
         if len(self.trace) < TRACE_MAX_FRAMES:
-            self.trace.append({"seq": header.seq, "snr_db": snr, "symbols": header.n_symbols, "ok": ok, "psnr_db": quality})
+            self.trace.append({"seq": header.seq, "snr_db": snr, "symbols": header.n_symbols, "ok": ok, "psnr_db": quality,
+                               "links_ms": {k: round(v, 2) for k, v in link_ms(header.hops).items()}})
         if self.settings.out_dir:
             path = self.settings.out_dir / f"{header.stream_id}_{header.seq:06d}.png"
             cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         return True
 
     def run(self) -> dict:
-        poller = zmq.Poller()
-        poller.register(self.inp, zmq.POLLIN)
-        if self.ref is not None:
-            poller.register(self.ref, zmq.POLLIN)
+        self._reading.set()
+        self._reader.start()
         last_msg = time.monotonic()
         while not self.stop:
-            events = dict(poller.poll(IDLE_POLL_MS))
-            if self.ref is not None and self.ref in events:
-                self._drain_references()
-            if self.inp in events:
-                last_msg = time.monotonic()
-                if not self.handle(self.inp.recv_multipart(copy=False)):
+            self._drain_references()
+            self.latency.tick()
+            try:
+                t_recv, frames = self._inbox.get(timeout=IDLE_POLL_MS / 1000)
+            except queue.Empty:
+                if self.settings.idle_timeout_s and time.monotonic() - last_msg > self.settings.idle_timeout_s:
+                    log.info("idle for %.0f s: stopping", self.settings.idle_timeout_s)
                     break
-            elif self.settings.idle_timeout_s and time.monotonic() - last_msg > self.settings.idle_timeout_s:
-                log.info("idle for %.0f s: stopping", self.settings.idle_timeout_s)
+                continue
+            last_msg = time.monotonic()
+            if not self.handle(frames, t_recv):
                 break
         return self.stats()
 

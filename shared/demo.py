@@ -3,7 +3,10 @@ on 127.0.0.1, one stream end to end, then a report of frames, per-link latency,
 quality and rate.
 
 Every option is validated here, before any process starts; the services get
-exactly the user's options (see :func:`shared.cli_options.forward`).
+exactly the user's options (see :func:`shared.cli_options.forward`). A service
+that fails at start-up ends the demo at once with its one-line reason. With
+``--frames 0`` (the default for a webcam) the stream runs until Ctrl-C or
+SIGTERM; then every service stops cleanly and the report is still written.
 """
 from __future__ import annotations
 
@@ -27,15 +30,22 @@ def build_parser() -> CliParser:
     p = CliParser(prog="semcom demo", description=__doc__.split("\n\n")[0])
     src = p.add_argument_group("source")
     src.add_argument("--source", default="builtin", help="builtin | video:PATH | folder:PATH | webcam:N (default: %(default)s)")
-    src.add_argument("--frames", type=int, default=12, help="frames to stream (default: %(default)s)")
+    src.add_argument("--frames", type=int, default=None,
+                     help="source frames to stream; 0 = until Ctrl-C or SIGTERM (default: 0 for webcam:, else 12)")
     src.add_argument("--size", type=int, default=256, help="frame size, pixels a side (default: %(default)s)")
-    src.add_argument("--fps", type=float, default=0.0, help="0 = flow-controlled, no drops; >0 = live pacing, drop when full (default: %(default)s)")
-    src.add_argument("--window", type=int, default=1, help="frames in flight; 1 = stop-and-wait: each link measured without queueing (default: %(default)s)")
+    src.add_argument("--fps", type=float, default=0.0,
+                     help="0 = flow-controlled, no drops; >0 = live: capture at this rate, the newest frame wins (default: %(default)s)")
+    src.add_argument("--window", type=int, default=None,
+                     help="frames in flight; 1 = stop-and-wait: each link measured without queueing "
+                          "(default: 2 with --fps > 0: encode and decode overlap, no hop queues more than one; else 1)")
     scheme = add_scheme_args(p)
     channel = add_channel_args(p)
     p.add_argument("--out", type=Path, help="write the received frames here as PNG")
     p.add_argument("--report", type=Path, help="write the report (JSON) here")
-    p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="give up after this many seconds; 0 = never (default: 600, or never with --frames 0)")
+    p.add_argument("--latency-every", type=float, default=10.0, metavar="S",
+                   help="the receiver logs per-link latency (p50/p95 over the last S s) every S s; 0 = never (default: %(default)s)")
     p.add_argument("--verbose", action="store_true", help="show the services' INFO logs")
     p.add_argument("--list-schemes", action="store_true", help="list the registered schemes and exit")
     p.set_defaults(_groups={"scheme": scheme, "channel": channel})
@@ -48,11 +58,17 @@ def format_report(report: dict) -> str:
     cbr = f"{r['cbr']:.4f}" if r.get("cbr") else "n/a"
     bpp = f"{r['source_bpp']:.3f}" if r.get("source_bpp") is not None else "n/a"
     ch = report["channel"]
+    t = report.get("throughput", {})
+    shown = f"{t['fps_steady']:.2f} fps shown" if t.get("fps_steady") else "fps n/a"
+    drops = [f"{hop}: " + ", ".join(f"{k} {v}" for k, v in d.items()) for hop, d in report.get("drops_by_hop", {}).items() if d]
     lines = [
         f"scheme {report['scheme']}  channel {ch.get('model')} @ {ch.get('snr_db')} dB ({ch.get('snr_schedule')})",
-        "frames  " + "  ".join(f"{k} {v}" for k, v in f.items()),
+        "frames  " + "  ".join(f"{k} {v}" for k, v in f.items()) + f"   ({shown})",
         f"quality PSNR {psnr}   rate {r.get('symbols_per_frame', 0):.0f} symbols/frame, CBR {cbr}, {bpp} bpp",
     ]
+    if drops:
+        lines.append("drops   " + "; ".join(drops) + "  (ack_timeouts: frames presumed lost, their credit returned)"
+                     if any("ack_timeouts" in d for d in drops) else "drops   " + "; ".join(drops))
     lines += format_rate_by_snr(report.get("trace", []))
     lines += ["", format_link_table(report["links"])]
     return "\n".join(lines)
@@ -90,8 +106,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(textwrap.fill(" ".join(param_defaults(SCHEMES[name].params)), width=100,
                                     initial_indent=" " * 13 + "--param ", subsequent_indent=" " * 21))
             return 0
-        if ns.frames < 1 or ns.fps < 0 or ns.window < 0 or not 16 <= ns.size <= 4096:
-            raise UsageError("--frames must be >= 1, --fps and --window >= 0 and --size within [16, 4096]")
+        if ns.frames is None:
+            ns.frames = 0 if ns.source.startswith("webcam") else 12
+        if ns.window is None:
+            ns.window = 2 if ns.fps > 0 else 1
+        if ns.timeout is None:
+            ns.timeout = 0.0 if ns.frames == 0 else 600.0
+        if ns.frames < 0 or ns.fps < 0 or ns.window < 0 or ns.timeout < 0 or ns.latency_every < 0 \
+                or not 16 <= ns.size <= 4096:
+            raise UsageError("--frames, --fps, --window, --timeout and --latency-every must be >= 0 and --size within [16, 4096]")
         scheme, params = scheme_from_args(ns)
         channel_from_args(ns)
         from shared.sources import SourceError, open_source
@@ -106,21 +129,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_demo(ns, scheme: str, params: dict) -> int:
+    quiet = ["--latency-every", str(ns.latency_every if ns.verbose else 0)]  # the receiver's line has every link
     argv = {
-        "receiver": ["--exit-on-eos", "--reference", "--idle-timeout", str(ns.timeout)]
-        + (["--out", str(ns.out)] if ns.out else []),
-        "proxy": ["--exit-on-eos"] + forward(ns._groups["channel"], ns),
-        "transmitter": ["--reference", "--source", ns.source, "--frames", str(ns.frames),
-                        "--size", str(ns.size), "--fps", str(ns.fps), "--window", str(ns.window)] + forward(ns._groups["scheme"], ns),
+        "receiver": ["--exit-on-eos", "--reference", "--latency-every", str(ns.latency_every),
+                     "--latency-window", str(ns.latency_every or 10)] + (["--out", str(ns.out)] if ns.out else []),
+        "proxy": ["--exit-on-eos", *quiet] + forward(ns._groups["channel"], ns),
+        "transmitter": ["--reference", "--source", ns.source, "--frames", str(ns.frames), "--size", str(ns.size),
+                        "--fps", str(ns.fps), "--window", str(ns.window), *quiet] + forward(ns._groups["scheme"], ns),
     }
-    print(f"semcom demo: {ns.frames} frames of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
+    what = f"{ns.frames} frames" if ns.frames else "frames until Ctrl-C"
+    print(f"semcom demo: {what} of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
           f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
-    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout, verbose=ns.verbose)
+    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose)
     report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)
-    report["exit_codes"] = run.exit_codes
-    print(format_report(report))
+    report["exit_codes"], report["outcome"] = run.exit_codes, run.outcome
+    if run.failed:
+        report["error"] = {"service": run.failed, "reason": run.reason}
     if ns.report:
         ns.report.parent.mkdir(parents=True, exist_ok=True)
         ns.report.write_text(json.dumps(report, indent=2))
+    if run.failed and not report["frames"]["received"]:
+        print(f"semcom demo: error: the {run.failed} stopped: {run.reason}", file=sys.stderr)
+        return 2 if run.exit_codes.get(run.failed) == 2 else 1
+    print(format_report(report))
+    if ns.report:
         print(f"report written to {ns.report}", file=sys.stderr)
-    return 0 if all(c == 0 for c in run.exit_codes.values()) else 1
+    if run.failed:
+        print(f"semcom demo: error: the {run.failed} stopped: {run.reason}", file=sys.stderr)
+        return 1
+    return 0 if run.outcome in ("done", "interrupted") else 1

@@ -1,28 +1,41 @@
-"""The feedback link, receiver -> transmitter: probe answers and per-frame acks.
+"""The feedback link, receiver -> transmitter: probe answers, refusals and per-frame acks.
 
 One msgpack map per message, validated like every header; the transmitter
-uses it to know the path is up and (for rate policies) the SNR the receiver saw.
+uses it to know the path is up (or why the receiver will not serve its stream),
+to reopen its window of frames in flight, and (for rate policies) the SNR the
+receiver saw.
 """
 from __future__ import annotations
 
 from typing import Literal
 
 import msgpack
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.protocol import ProtocolError
 
-MAX_FEEDBACK_BYTES = 1024  # a feedback message is a handful of numbers
+MAX_FEEDBACK_BYTES = 1024  # a feedback message is a handful of numbers and at most one short reason
+MAX_REASON_BYTES = 600  # one line of explanation (UTF-8), well inside MAX_FEEDBACK_BYTES
 
 
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["probe_ack", "ack"]
-    stream_id: str = "default"
+    type: Literal["probe_ack", "refused", "ack"]
+    stream_id: str = Field(default="default", max_length=64)  # as in the header
     seq: int
     ok: bool = True  # the frame decoded (for acks)
     snr_db: float | None = None  # the channel SNR the frame saw, from its CSI
+    reason: str | None = Field(default=None, max_length=MAX_REASON_BYTES)  # why a probe was refused
+
+
+def refusal(stream_id: str, seq: int, reason: str) -> Feedback:
+    """The answer to a probe for a stream this receiver cannot serve, with the reason cut to one line."""
+    line = " ".join(reason.split())
+    raw = line.encode()
+    if len(raw) > MAX_REASON_BYTES:
+        line = raw[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+    return Feedback(type="refused", stream_id=stream_id, seq=seq, reason=line)
 
 
 def pack(fb: Feedback) -> bytes:

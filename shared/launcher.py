@@ -1,28 +1,45 @@
-"""The services as OS processes on 127.0.0.1: free ports, start, wait, clean stop,
-and one report merged from the statistics each service writes on exit.
+"""The services as OS processes on 127.0.0.1: free ports, start, supervise, clean
+stop, and one report merged from the statistics each service writes on exit.
 
 ``semcom demo`` and ``semcom bench`` both run the real transmitter, channel
 proxy and receiver this way: each is ``python -m <package>`` with the same
 loopback endpoints and its own ``--stats`` JSON file.
+
+Supervision: a service that exits with an error stops the run at once, and its
+one-line reason (the ``semcom <service>: error: ...`` line it printed) becomes
+the run's. The services run in their own session, so Ctrl-C reaches only the
+launcher, which stops them in order (the transmitter first: its end of stream
+drains the proxy and the receiver, and every service writes its statistics);
+on Linux each service also dies with the launcher, so nothing is orphaned even
+when the launcher is killed.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 from shared.config import Endpoints
 
 SERVICE_MODULES = {"receiver": "receiver", "proxy": "channel_proxy", "transmitter": "transmitter"}
 PIPELINE_ORDER = ("receiver", "proxy", "transmitter")  # start order: the stable middle before the source
-STOP_GRACE_S = 5.0  # after SIGINT, how long the services get to write their stats before a kill
+STOP_GRACE_S = 5.0  # after the transmitter is told to stop, how long the services get to drain and write stats
+FAILED_GRACE_S = 1.0  # after a failed start, the others get this long (one may be busy loading a model)
+POLL_S = 0.1  # how often the supervisor looks at the processes
+ERROR_LINE = re.compile(r"^semcom (?:transmitter|proxy|receiver): error: (?P<reason>.*)$")
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 def free_ports(n: int) -> list[int]:
@@ -50,6 +67,32 @@ def endpoint_argv(ep: Endpoints) -> list[str]:
             "--feedback-port", str(ep.feedback_port), "--reference-port", str(ep.reference_port)]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the launcher dies (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class _StderrForwarder(threading.Thread):
+    """Copies a service's stderr to ours line by line, except its one-line fatal error, which it keeps
+    (the launcher reports it once, as the run's reason); remembers the last lines for a crash."""
+
+    def __init__(self, name: str, stream):
+        super().__init__(name=f"stderr-{name}", daemon=True)
+        self.stream, self.reason, self.tail = stream, None, deque(maxlen=20)
+
+    def run(self) -> None:
+        for line in self.stream:
+            line = line.rstrip("\n")
+            match = ERROR_LINE.match(line)
+            if match:
+                self.reason = match["reason"]
+                continue
+            self.tail.append(line)
+            sys.stderr.write(line + "\n")  # one write: lines of the three services do not interleave
+            sys.stderr.flush()
+
+
 class ServiceProcesses:
     """Service processes that share one set of loopback endpoints; a context manager
     that stops whatever still runs (SIGINT, then a kill) and removes the stats files."""
@@ -57,6 +100,7 @@ class ServiceProcesses:
     def __init__(self, *, verbose: bool = False):
         self.endpoints = free_endpoints()
         self.procs: dict[str, subprocess.Popen] = {}
+        self._stderr: dict[str, _StderrForwarder] = {}
         self._level = ["--log-level", "INFO" if verbose else "WARNING"]
         self._tmp = tempfile.TemporaryDirectory(prefix="semcom-services-")
 
@@ -72,10 +116,15 @@ class ServiceProcesses:
 
     def start(self, name: str, argv: list[str]) -> None:
         """Start service ``name`` (a key of SERVICE_MODULES) with ``argv`` plus the shared endpoints."""
-        self.procs[name] = subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", SERVICE_MODULES[name], *argv, *endpoint_argv(self.endpoints), *self._level,
-             "--stats", str(self._stats_path(name))]
+             "--stats", str(self._stats_path(name))],
+            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
+        self.procs[name] = proc
+        self._stderr[name] = _StderrForwarder(name, proc.stderr)
+        self._stderr[name].start()
 
     def wait(self, names: tuple[str, ...], timeout: float) -> None:
         """Wait for each of ``names`` in turn, all within ``timeout`` s; raises subprocess.TimeoutExpired."""
@@ -83,11 +132,36 @@ class ServiceProcesses:
         for name in names:
             self.procs[name].wait(timeout=max(1.0, deadline - time.monotonic()))
 
-    def stop(self) -> None:
+    def failed(self) -> str | None:
+        """The first service that has exited with an error, if any."""
+        for name, proc in self.procs.items():
+            if proc.poll() not in (None, 0):
+                return name
+        return None
+
+    def reason(self, name: str) -> str:
+        """Why service ``name`` stopped: its one-line error, or the last line it printed, or its exit code."""
+        proc, err = self.procs[name], self._stderr[name]
+        err.join(timeout=1.0)  # the pipe closes when the process has gone
+        if err.reason:
+            return err.reason
+        code = proc.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        return f"{err.tail[-1]} ({how})" if err.tail else how
+
+    def stop(self, first: tuple[str, ...] = (), grace_s: float = STOP_GRACE_S) -> None:
+        """SIGINT the services in ``first`` and give all STOP_GRACE_S to end by themselves (their
+        end of stream drains the others); then SIGINT the rest, and kill what still runs after ``grace_s``."""
+        deadline = time.monotonic() + STOP_GRACE_S
+        for name in first:
+            if self.procs.get(name) is not None and self.procs[name].poll() is None:
+                self.procs[name].send_signal(signal.SIGINT)
+        while first and time.monotonic() < deadline and any(p.poll() is None for p in self.procs.values()):
+            time.sleep(POLL_S)
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + STOP_GRACE_S
+        deadline = time.monotonic() + grace_s
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -101,7 +175,26 @@ class ServiceProcesses:
     def stats(self, name: str) -> dict:
         """What service ``name`` wrote with ``--stats`` ({} if it wrote nothing)."""
         path = self._stats_path(name)
-        return json.loads(path.read_text()) if path.exists() else {}
+        try:
+            return json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:  # killed while writing
+            return {}
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``docker stop``) stops the run exactly as Ctrl-C does."""
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -110,28 +203,67 @@ class PipelineRun:
 
     stats: dict[str, dict]  # service name -> its --stats JSON
     exit_codes: dict[str, int | None]
-    outcome: Literal["done", "timed_out", "interrupted"]
+    outcome: Literal["done", "timed_out", "interrupted", "failed"]
+    failed: str | None = None  # the service that stopped the run with an error
+    reason: str | None = None  # ... and its one-line reason
 
 
-def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float, verbose: bool = False) -> PipelineRun:
+def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None, verbose: bool = False) -> PipelineRun:
     """Run the three services (``argv``: name -> its own flags) until the transmitter's end
-    of stream has passed the proxy and the receiver, or ``timeout`` s, or Ctrl-C; then stop all."""
-    outcome = "done"
-    with ServiceProcesses(verbose=verbose) as services:
+    of stream has passed the proxy and the receiver, a service fails, ``timeout`` s pass
+    (None: no limit), or Ctrl-C / SIGTERM; then stop all."""
+    outcome, failed = "done", None
+    with ServiceProcesses(verbose=verbose) as services, sigterm_as_interrupt():
         try:
             for name in PIPELINE_ORDER:
                 services.start(name, argv[name])
-            # the transmitter ends first; proxy and receiver exit once its end of stream reaches them
-            services.wait(("transmitter", "receiver", "proxy"), timeout)
-        except subprocess.TimeoutExpired:
-            outcome = "timed_out"
-            print(f"{prog}: timed out; stopping the services", file=sys.stderr)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while any(services.procs[n].poll() is None for n in PIPELINE_ORDER):
+                failed = services.failed()
+                if failed:
+                    outcome = "failed"
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    outcome = "timed_out"
+                    print(f"{prog}: timed out after {timeout:.0f} s; stopping the services", file=sys.stderr)
+                    break
+                time.sleep(POLL_S)
+            else:
+                failed = services.failed()
+                outcome = "failed" if failed else "done"
         except KeyboardInterrupt:
             outcome = "interrupted"
-            print(f"{prog}: interrupted; stopping the services", file=sys.stderr)
-        finally:
-            services.stop()
-        return PipelineRun({name: services.stats(name) for name in PIPELINE_ORDER}, services.exit_codes(), outcome)
+            print(f"{prog}: stopping the stream ...", file=sys.stderr)
+        try:
+            services.stop(first=("transmitter",) if outcome == "interrupted" else (),
+                          grace_s=FAILED_GRACE_S if outcome == "failed" else STOP_GRACE_S)
+        except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+            for proc in services.procs.values():
+                proc.kill()
+        reason = services.reason(failed) if failed else None
+        return PipelineRun({name: services.stats(name) for name in PIPELINE_ORDER}, services.exit_codes(), outcome,
+                           failed, reason)
+
+
+def sustained_fps(received: int, hops: dict[str, dict[str, float]]) -> dict:
+    """Frames per second from the receiver's hop span.
+
+    ``fps``: received / (last decode - first send), start-up of the pipe included;
+    ``fps_steady``: (received - 1) / (last decode - first decode), the rate once full.
+    """
+    out: dict = {"fps": None, "fps_steady": None, "wall_s": None}
+    if received and "tx_sent" in hops and "rx_decoded" in hops:
+        wall = hops["rx_decoded"]["last"] - hops["tx_sent"]["first"]
+        out["wall_s"] = wall
+        out["fps"] = received / wall if wall > 0 else None
+        steady = hops["rx_decoded"]["last"] - hops["rx_decoded"]["first"]
+        out["fps_steady"] = (received - 1) / steady if received > 1 and steady > 0 else None
+    return out
+
+
+def _drops(counters: dict, *names: str) -> dict[str, int]:
+    """The counters named ``names`` or starting with ``dropped.`` / ``frames_dropped.``, non-zero only."""
+    return {k: v for k, v in counters.items() if v and (k in names or k.startswith(("dropped.", "frames_dropped.")))}
 
 
 def build_report(tx: dict, proxy: dict, rx: dict, scheme: str, params: dict) -> dict:
@@ -140,20 +272,26 @@ def build_report(tx: dict, proxy: dict, rx: dict, scheme: str, params: dict) -> 
     rate = dict(rx.get("rate", {}))
     h, w = rate.get("height", 0), rate.get("width", 0)
     rate["source_bpp"] = tx.get("source_bits_per_frame", 0.0) / (h * w) if h else None
+    received = rxc.get("frames_received", 0)
     return {
         "scheme": scheme,
         "scheme_params": params,
         "frames": {
             "sent": txc.get("frames_sent", 0),
-            "received": rxc.get("frames_received", 0),
-            "dropped": txc.get("frames_dropped", 0),
+            "received": received,
+            "dropped": tx.get("frames_dropped", 0),
             "erased": pxc.get("frames_erased", 0),
             "decode_failed": rxc.get("frames_decode_failed", 0),
         },
+        # where frames and messages were lost: the transmitter's slot (stale: a newer frame came first; full: the
+        # socket would not take it), the air (erased), and bad messages each service dropped
+        "drops_by_hop": {"transmitter": _drops(txc, "encode_failed", "ack_timeouts"),
+                         "proxy": _drops(pxc, "frames_erased"), "receiver": _drops(rxc, "frames_decode_failed")},
+        "throughput": sustained_fps(received, rx.get("hops", {})),
         "links": rx.get("links", {}),
         "quality": rx.get("quality", {}),
         "rate": rate,
         "channel": proxy.get("channel", {}),
-        "trace": rx.get("trace", []),  # per frame: seq, channel SNR, symbols spent, decoded, PSNR
+        "trace": rx.get("trace", []),  # per frame: seq, channel SNR, symbols spent, decoded, PSNR, each link's ms
         "services": {"transmitter": txc, "proxy": pxc, "receiver": rxc},
     }

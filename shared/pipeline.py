@@ -33,8 +33,9 @@ class FrameEncoder:
         """Pay model loading and code construction before streaming, on a frame of the stream's size."""
         self.transmit.warmup(frame.shape[0], frame.shape[1])
 
-    def encode(self, frame: np.ndarray, seq: int) -> tuple[Header, list[np.ndarray], Encoded]:
-        """frame (H, W, 3) uint8 -> (header, payload symbols, what the scheme chose)."""
+    def encode(self, frame: np.ndarray, seq: int, captured_at: float | None = None) -> tuple[Header, list[np.ndarray], Encoded]:
+        """frame (H, W, 3) uint8 -> (header, payload symbols, what the scheme chose). ``captured_at``
+        (wall clock) is when the frame was grabbed; by default, now: it waited for nothing."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 frame, got {frame.shape} {frame.dtype}")
         t0 = time.time()
@@ -51,7 +52,8 @@ class FrameEncoder:
             payloads=[
                 PayloadDescriptor(name=p.name, role=p.role, n_symbols=p.symbols.size) for p in encoded.payloads
             ],
-            hops={"tx_capture": t0, "tx_encoded": time.time()},
+            hops={"tx_capture": t0 if captured_at is None else min(captured_at, t0), "tx_start": t0,
+                  "tx_encoded": time.time()},
         )
         return header, [p.symbols for p in encoded.payloads], encoded
 
@@ -71,6 +73,9 @@ class ChannelStage:
         return header, out, real
 
 
+REFUSAL_MEMORY_S = 10.0  # how long a refused stream is answered from memory
+
+
 class FrameDecoder:
     """Receive side: equalise with the header's CSI, then the scheme's decoder.
 
@@ -81,6 +86,7 @@ class FrameDecoder:
     def __init__(self, max_streams: int = 16):
         self.max_streams = max_streams
         self._decoders: OrderedDict[tuple[str, str, str], Receive] = OrderedDict()
+        self._refused: OrderedDict[tuple[str, str, str], tuple[float, str]] = OrderedDict()  # key -> (when, why)
 
     @staticmethod
     def _key(header: Header) -> tuple[str, str, str]:
@@ -109,14 +115,24 @@ class FrameDecoder:
         return dec
 
     def prepare(self, header: Header) -> None:
-        """Build and warm the decoder a stream announces (in its probe) before its first frame."""
-        if header.scheme and self._key(header) not in self._decoders:
-            dec = self._decoder(header)
-            try:
-                dec.warmup()
-            except UsageError as exc:  # e.g. hub weights this receiver does not have: refuse the stream, keep serving
-                self._decoders.pop(self._key(header), None)
-                raise ProtocolError("model_unavailable", str(exc)) from None
+        """Build and warm the decoder a stream announces (in its probe) before its first frame.
+        A refusal is remembered for REFUSAL_MEMORY_S, so a burst of probes queued behind a slow
+        first attempt is answered at once (and weights added later are found after that)."""
+        key = self._key(header)
+        if not header.scheme or key in self._decoders:
+            return
+        refused = self._refused.get(key)
+        if refused is not None and time.monotonic() - refused[0] < REFUSAL_MEMORY_S:
+            raise ProtocolError("model_unavailable", refused[1])
+        dec = self._decoder(header)
+        try:
+            dec.warmup()
+        except UsageError as exc:  # e.g. hub weights this receiver does not have: refuse the stream, keep serving
+            self._decoders.pop(key, None)
+            self._refused[key] = (time.monotonic(), str(exc))
+            while len(self._refused) > self.max_streams:
+                self._refused.popitem(last=False)
+            raise ProtocolError("model_unavailable", str(exc)) from None
 
     def decode(self, header: Header, payloads: list[np.ndarray]) -> np.ndarray:
         """-> frame (H, W, 3) uint8. Raises ProtocolError (bad message) or DecodeFailure (lost frame)."""

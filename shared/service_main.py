@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from shared.cli import UsageError
+from shared.transport import StopFlag
 
 
 class Service(Protocol):
+    stop: StopFlag  # set: close() drops what is unsent instead of flushing it
+
     def run(self) -> dict: ...
 
     def close(self) -> None: ...
@@ -21,6 +24,10 @@ class Service(Protocol):
 def add_service_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats", type=Path, help="write this service's statistics (JSON) here on exit")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--latency-every", type=float, default=10.0, metavar="S",
+                        help="log a per-link latency line (p50/p95) every S seconds; 0 = never (default: %(default)s)")
+    parser.add_argument("--latency-window", type=float, default=10.0, metavar="S",
+                        help="... over the frames of the last S seconds (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for model and decoder maths (default: %(default)s: the three services "
                              "share small machines, and torch's thread pool collapses when oversubscribed)")
@@ -32,6 +39,10 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service
     logging.basicConfig(level=ns.log_level, format=f"%(asctime)s {name} %(levelname)s %(message)s")
     if ns.threads < 1:
         raise UsageError("--threads must be >= 1")
+    if ns.latency_every < 0 or ns.latency_window <= 0:
+        raise UsageError("--latency-every must be >= 0 and --latency-window > 0")
+    # the rolling latency lines show at --log-level WARNING too (the demo's): they are what a stream is watched by
+    logging.getLogger(f"{name}.latency").setLevel(logging.ERROR if ns.log_level == "ERROR" else logging.INFO)
     os.environ["OMP_NUM_THREADS"] = str(ns.threads)  # read by torch when a scheme first imports it
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(ns.threads)
@@ -41,9 +52,15 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service
         raise UsageError(str(exc)) from None
     try:
         stats = service.run()
+    except UsageError as exc:  # a start-up failure (a refused stream, a budget too small): one line, and the stats say why
+        service.stop.set()  # nothing queued is worth waiting for
+        if ns.stats:
+            ns.stats.write_text(json.dumps({"counters": {}, "error": str(exc)}, indent=2))
+        raise
     finally:
         service.close()
     if ns.stats:
         ns.stats.write_text(json.dumps(stats, indent=2))
     logging.getLogger(name).info("done: %s", stats["counters"])
     return stats
+

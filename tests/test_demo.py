@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -43,22 +44,114 @@ def test_demo_below_the_cliff_shows_decode_failures(tmp_path):
     assert r["quality"]["psnr_db"] < 15  # a grey frame stands in for what was lost
 
 
-def test_ctrl_c_stops_all_three_processes(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "demo", *SMALL, "--frames", "100000", "--fps", "5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(12)
-    assert proc.poll() is None
-    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole group
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux /proc)."""
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+def alive(pid: int) -> bool:
     try:
-        out, err = proc.communicate(timeout=30)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def stream_until_signalled(sig: int, tmp_path, *, group: bool) -> tuple[subprocess.CompletedProcess, dict, list[int]]:
+    """``--frames 0``: stream until ``sig`` reaches the demo (its whole process group, as a terminal's Ctrl-C
+    does, or the demo alone, as ``kill`` does); -> the finished process, its report, its services' pids."""
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "demo", *SMALL, "--frames", "0", "--fps", "5",
+                             "--latency-every", "2", "--report", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120  # start-up (imports, models) on a busy machine
+    while time.monotonic() < deadline and not any("latency over the last" in ln for ln in err_lines):
+        assert proc.poll() is None, "".join(err_lines)[-2000:]
+        time.sleep(0.2)
+    services = children(proc.pid)
+    time.sleep(3)
+    assert proc.poll() is None, "".join(err_lines)[-2000:]  # --frames 0 keeps streaming
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("demo did not stop on Ctrl-C")
-    assert "Traceback" not in err, err[-2000:]
-    assert "frames" in out
+        pytest.fail(f"demo did not stop on {signal.Signals(sig).name}")
+    reader.join(5)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.read(), "".join(err_lines))
+    return done, json.loads(report.read_text()), services
+
+
+@pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_frames_0_streams_until_stopped_then_reports_and_leaves_no_process(tmp_path, sig, group):
+    done, r, services = stream_until_signalled(sig, tmp_path, group=group)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert len(services) == 3
     time.sleep(0.5)
-    with pytest.raises(ProcessLookupError):
-        os.killpg(proc.pid, 0)  # nothing of the demo's process group is left
+    assert not any(alive(pid) for pid in services)  # no orphans
+    assert r["outcome"] == "interrupted" and r["frames"]["received"] >= 10  # 2 s of latency lines and 3 more at 5 fps
+    assert r["frames"]["sent"] - r["frames"]["received"] <= 2  # what was in flight at the stop, at most
+    assert "end_to_end" in done.stdout
+    assert "latency over the last 2 s" in done.stderr  # the receiver's rolling line, while it ran
+    frame = r["trace"][-1]
+    assert {"tx_encode", "channel", "rx_queue", "rx_decode", "end_to_end"} <= set(frame["links_ms"])
+
+
+def test_a_killed_demo_takes_its_services_with_it(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "demo", *SMALL, "--frames", "0", "--fps", "5"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(children(proc.pid)) < 3:
+        time.sleep(0.2)
+    services = children(proc.pid)
+    assert len(services) == 3
+    proc.kill()  # SIGKILL: the demo cannot clean up; the kernel tells its services (PR_SET_PDEATHSIG)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(pid) for pid in services):
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in services)
+
+
+@pytest.mark.parametrize(
+    "argv, needle, code, limit_s",
+    [
+        # the transmitter's warm-up: a budget too small (~10 s on 2 quiet cores, mostly importing torch)
+        (["--scheme", "digital", "--param", "cbr=0.0005"], "less than one", 2, 15),
+        # the receiver lacks the hub generator (~14 s: the transmitter's warm-up imports Sionna, ~7 s alone)
+        (["--scheme", "spic", "--param", "generator=hub"], "refused", 1, 20),
+    ],
+)
+def test_a_failed_start_ends_at_once_with_one_line(argv, needle, code, limit_s):
+    t0 = time.monotonic()
+    proc = demo("--frames", "3", *argv, timeout=120, small=["--size", "64"])
+    assert time.monotonic() - t0 < limit_s, proc.stderr  # it used to wait for its 600 s timeout
+    assert proc.returncode == code, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("semcom demo: error: ")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_service_that_dies_at_start_stops_the_others():
+    from shared.launcher import run_pipeline
+
+    t0 = time.monotonic()
+    run = run_pipeline({"receiver": ["--threads", "0"], "proxy": ["--exit-on-eos"],
+                        "transmitter": ["--size", "64", "--frames", "3", *SMALL[:2]]}, prog="test", timeout=120)
+    assert time.monotonic() - t0 < 15
+    assert run.outcome == "failed" and run.failed == "receiver" and "--threads" in run.reason
+    assert all(code is not None for code in run.exit_codes.values())  # nothing left running
 
 
 def test_lrisc_rate_policy_follows_the_fed_back_snr(tmp_path):

@@ -1,16 +1,24 @@
 """The transmitter: frames from a source -> scheme encoder -> channel symbols over ZeroMQ.
 
 Flow control: with ``fps == 0`` the source is read as fast as the pipeline
-accepts frames (ZeroMQ's high-water mark blocks the send, so nothing is lost);
-with ``fps > 0`` the source is live, and a frame that the full pipeline cannot
-take is dropped and counted, so a slow receiver never makes the sender's
-memory grow. ``window > 0`` also caps the frames in flight (sent, not yet
-acknowledged by the receiver): 1 is stop-and-wait, which measures each link
-without queueing delay.
+accepts frames (ZeroMQ's high-water mark blocks the send, so nothing is lost).
+With ``fps > 0`` the source is live: a capture thread grabs a frame every
+``1 / fps`` s into a one-frame slot (:mod:`transmitter.capture`), and the
+newest frame wins: a frame the pipeline had no room for is replaced by the
+next one and counted as dropped.
 
-Start-up: the transmitter probes the path with its stream's scheme and
-parameters; the receiver prepares that decoder, then answers, so the first
-frame does not pay for loading models.
+``window > 0`` caps the frames in flight (sent, not yet acknowledged): credit
+based flow control, so no hop ever queues more than ``window - 1`` frames. 1 is
+stop-and-wait, which measures each link without queueing; 2 (the live
+default) lets the transmitter encode the next frame while the receiver decodes
+this one. Sequence numbers count frames sent, so they stay contiguous across
+drops at the source. A frame whose ack is overdue (several times the slowest
+recent round trip, so a slow scheme is not mistaken for a lost frame) is
+presumed lost and its credit returned.
+
+Start-up: the transmitter encodes one frame (models loaded, budgets checked),
+then probes the path with its stream's scheme and parameters; the receiver
+prepares that decoder and answers, or refuses with a one-line reason.
 """
 from __future__ import annotations
 
@@ -19,33 +27,45 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import zmq
 
 from shared import feedback, protocol, reference
+from shared.cli import StartupFailure, UsageError
 from shared.config import Endpoints
 from shared.pipeline import FrameEncoder
 from shared.protocol import PROTOCOL_VERSION, Header, Kind, Limits
-from shared.telemetry import Counters
+from shared.telemetry import Counters, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket
+from transmitter.capture import Captured, LiveCapture
 
 log = logging.getLogger("transmitter")
 PROBE_INTERVAL_S = 0.2  # how often to knock until the receiver answers through the proxy
 RTT_HISTORY = 32  # round trips remembered for the ack timeout
-POLL_MS = 50  # longest a blocked send waits before looking at the stop flag again
+POLL_MS = 50  # longest a blocked send or a closed window waits before looking at the stop flag again
+ACK_TIMEOUT_FACTOR = 3.0  # an ack this many times later than the slowest recent round trip: the frame is lost
+ACK_TIMEOUT_FLOOR_S = 0.25  # never presume a frame lost sooner (scheduler hiccups on a busy machine)
+EOS_SEND_S = 1.0  # how long the end of stream may wait for room in the socket, even when stopping
+LIVE_WINDOW = 2  # the live default: encode the next frame while the receiver decodes this one
+
+
+class StreamRefused(StartupFailure):
+    """The receiver answered the probe with a refusal (e.g. a model it does not have)."""
 
 
 @dataclass
 class TransmitterSettings:
-    frames: int = 0  # 0 = until the source ends or Ctrl-C
-    fps: float = 0.0  # 0 = flow-controlled; > 0 = live pacing with drops
+    frames: int = 0  # 0 = until the source ends or Ctrl-C / SIGTERM
+    fps: float = 0.0  # 0 = flow-controlled; > 0 = live: capture at this rate, newest frame wins
     wait_ready_s: float = 30.0  # 0 = do not wait for the receiver's answer
     send_reference: bool = False
     hwm: int = 2
     window: int = 0  # frames in flight before waiting for an ack; 0 = no cap (HWM only)
-    ack_timeout_s: float = 2.0  # floor of the ack timeout; it also grows to 4x the slowest recent round trip
+    first_ack_timeout_s: float = 30.0  # before any round trip is measured: the first frame may pay for lazy set-up
+    latency_every_s: float = 10.0  # log a rolling latency line this often; 0 = never
+    latency_window_s: float = 10.0  # ... over the frames of the last this-many seconds
 
 
 class TransmitterService:
@@ -53,10 +73,13 @@ class TransmitterService:
                  settings: TransmitterSettings, stop: StopFlag, limits: Limits = Limits()):
         self.frames, self.encoder, self.settings, self.stop = frames, encoder, settings, stop
         self.counters = Counters()
+        self.latency = RollingLatency(logging.getLogger("transmitter.latency"), settings.latency_every_s,
+                                      settings.latency_window_s)
         self.symbols: list[int] = []
         self.source_bits: list[int] = []
         self.last_feedback: feedback.Feedback | None = None
         self.last_acked = -1  # highest frame seq the receiver acknowledged
+        self.settled = -1  # highest seq acknowledged or presumed lost: frames above it hold a credit
         self._last_send_t = 0.0  # monotonic time of the last frame sent
         self._sent_at: dict[int, float] = {}  # seq -> monotonic send time, for round trips
         self._rtts: deque[float] = deque(maxlen=RTT_HISTORY)
@@ -90,127 +113,171 @@ class TransmitterService:
         for fb in got:
             if fb.type == "ack" and fb.stream_id == self.encoder.stream_id:
                 self.last_acked = max(self.last_acked, fb.seq)
+                self.settled = max(self.settled, fb.seq)  # a FIFO link: earlier frames not acked were lost
                 if fb.snr_db is not None:
                     self.encoder.transmit.on_feedback(fb.snr_db)
                 sent = self._sent_at.pop(fb.seq, None)
                 if sent is not None:
                     self._rtts.append(time.monotonic() - sent)
+                    self.latency.add_ms({"round_trip": 1000.0 * self._rtts[-1]}, frame=False)
                 self.last_feedback = fb
         return got
 
     def _ack_timeout(self) -> float:
         """How long an ack may take before its frame is presumed lost: a slow receiver is not a lost frame."""
-        return max(self.settings.ack_timeout_s, 4 * max(self._rtts, default=0.0))
+        if not self._rtts:
+            return self.settings.first_ack_timeout_s
+        return max(ACK_TIMEOUT_FLOOR_S, ACK_TIMEOUT_FACTOR * max(self._rtts))
 
-    def _window_open(self, seq: int, wait: bool) -> bool:
-        """True when frame ``seq`` may go: fewer than ``window`` frames await their ack,
-        or the newest one's ack is overdue (presumed erased, see ``_ack_timeout``). With ``wait``,
-        block until then; without, answer at once."""
+    def in_flight(self, seq: int) -> int:
+        """Frames sent before ``seq`` that still hold a credit (neither acknowledged nor presumed lost)."""
+        return seq - self.settled - 1
+
+    def _window_open(self, seq: int) -> bool:
+        """Wait until frame ``seq`` may go: fewer than ``window`` frames in flight, or the newest one's
+        ack is overdue (``_ack_timeout``), when all in flight are presumed lost. False when stopped."""
         window = self.settings.window
-        while window and seq - self.last_acked - 1 >= window:
+        while window and self.in_flight(seq) >= window:
             if self.stop:
                 return False
             if time.monotonic() - self._last_send_t > self._ack_timeout():
-                self.counters["ack_timeouts"] += 1
-                return True
-            if not wait:
-                return False
+                self.counters["ack_timeouts"] += self.in_flight(seq)
+                self.settled = seq - 1
+                break
             if self.fb.poll(POLL_MS):
                 self._drain_feedback()
+        for old in [k for k in self._sent_at if k <= self.settled]:  # acks of lost frames never come
+            del self._sent_at[old]
         return not self.stop
 
-    def _send(self, frames: list, block: bool) -> bool:
-        """Send one multipart message; False if it could not go (stopped, or full when not blocking)."""
-        while not self.stop:
+    def _send(self, frames: list, block: bool, give_up_s: float | None = None) -> bool:
+        """Send one multipart message; False if it could not go (stopped, full when not blocking,
+        or still full after ``give_up_s``, which also applies after a stop)."""
+        deadline = None if give_up_s is None else time.monotonic() + give_up_s
+        while deadline is not None or not self.stop:
             try:
                 self.out.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
                 return True
             except zmq.Again:
-                if not block:
+                if not block or (deadline is not None and time.monotonic() > deadline):
                     return False
                 self.out.poll(POLL_MS, zmq.POLLOUT)
         return False
 
     def wait_ready(self) -> bool:
-        """Probe through proxy and receiver until the receiver answers (or time runs out)."""
+        """Probe through proxy and receiver until the receiver answers (or time runs out).
+        Raises StreamRefused when the receiver will not serve this stream."""
         deadline = time.monotonic() + self.settings.wait_ready_s
         probe = 0
         while not self.stop and time.monotonic() < deadline:
             self._send(self._control(Kind.PROBE, probe), block=False)
             end = time.monotonic() + PROBE_INTERVAL_S
             while time.monotonic() < end:
-                if self.fb.poll(int(1000 * PROBE_INTERVAL_S / 4)) and any(
-                    fb.type == "probe_ack" for fb in self._drain_feedback()
-                ):
-                    return True
+                if not self.fb.poll(int(1000 * PROBE_INTERVAL_S / 4)):
+                    continue
+                for fb in self._drain_feedback():
+                    if fb.stream_id != self.encoder.stream_id:
+                        continue
+                    if fb.type == "refused":
+                        raise StreamRefused(f"the receiver refused stream {fb.stream_id!r}: {fb.reason}")
+                    if fb.type == "probe_ack":
+                        return True
             probe += 1
         return False
 
+    def _frames(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> tuple[LiveCapture | None, Callable[[], Captured | None]]:
+        """What the main loop sends from, as ``take() -> Captured | None`` (None: the source has ended).
+        Live: the newest captured frame, taken once the window is open, so it is as fresh as it can be.
+        Flow-controlled: every source frame in turn (``at`` None: it waited for nothing)."""
+        s = self.settings
+        if s.fps > 0:
+            capture = LiveCapture(rest, s.fps, self.counters, limit=s.frames, first=first).start()
+
+            def newest() -> Captured | None:
+                while not capture.ended and not self.stop:
+                    item = capture.take(POLL_MS / 1000)
+                    if item is not None:
+                        return item
+                    self._drain_feedback()
+                return None
+
+            return capture, newest
+        every = enumerate(itertools.islice(itertools.chain([first], rest), s.frames or None))
+        return None, lambda: next((Captured(i, None, f) for i, f in every), None)
+
     def run(self) -> dict:
         s = self.settings
-        frames = iter(self.frames)
-        first = next(frames, None)
+        rest = iter(self.frames)
+        first = next(rest, None)
         if first is None:
-            log.error("the source delivered no frame")
-            return self.stats()
-        self.encoder.warmup(first)
+            raise UsageError("the source delivered no frame")
+        if s.wait_ready_s > 0:  # the receiver prepares its decoder while this side warms up
+            self._send(self._control(Kind.PROBE, 0), block=False)
+        try:
+            self.encoder.warmup(first)
+        except ValueError as exc:  # e.g. a symbol budget too small for this frame size
+            raise UsageError(f"scheme {self.encoder.spec.name}: {exc}") from None
         if s.wait_ready_s > 0:
             log.info("probing the path to the receiver ...")
             if not self.wait_ready():
-                if not self.stop:
-                    log.error("no answer from the receiver through the proxy within %.0f s", s.wait_ready_s)
-                    self.counters["not_ready"] += 1
-                return self.stats()
+                if self.stop:
+                    return self.stats()
+                raise StartupFailure(f"no answer from the receiver through the proxy within {s.wait_ready_s:.0f} s")
             log.info("receiver answered: streaming")
-        period = 1.0 / s.fps if s.fps > 0 else 0.0
-        next_due = time.monotonic()
+        capture, take = self._frames(first, rest)
         seq = 0
-        for frame in itertools.chain([first], frames):
-            if self.stop or (s.frames and seq >= s.frames):
-                break
-            if period:
-                next_due += period
-            self._drain_feedback()
-            if not self._window_open(seq, wait=not period):
-                if not self.stop:
-                    self.counters["frames_dropped"] += 1
-                seq += 1
-                continue
-            try:
-                header, symbols, encoded = self.encoder.encode(frame, seq)
-            except ValueError as exc:  # e.g. a symbol budget too small for this frame
-                log.error("frame %d not encoded: %s", seq, exc)
-                self.counters["encode_failed"] += 1
-                seq += 1
-                continue
-            header.hops["tx_sent"] = time.time()
-            if self._send(protocol.encode(header, symbols), block=not period):
-                self._last_send_t = time.monotonic()
-                self._sent_at[seq] = self._last_send_t
-                while len(self._sent_at) > RTT_HISTORY:  # acks of erased frames never come
-                    self._sent_at.pop(next(iter(self._sent_at)))
-                self.counters["frames_sent"] += 1
-                self.symbols.append(header.n_symbols)
-                self.source_bits.append(sum(p.bits for p in encoded.payloads))
-                if self.ref is not None:
-                    try:
-                        self.ref.send_multipart(reference.pack(header.stream_id, seq, frame), flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        self.counters["reference_dropped"] += 1
-            elif not self.stop:
-                self.counters["frames_dropped"] += 1
-            seq += 1
-            if period:
-                time.sleep(max(0.0, next_due - time.monotonic()))
-        if not period:
+        try:
+            while not self.stop:
+                self._drain_feedback()
+                self.latency.tick()
+                if not self._window_open(seq):
+                    break  # stopped
+                item = take()
+                if item is None:
+                    break  # the source has ended
+                if self._send_frame(item, seq, live=capture is not None):
+                    seq += 1
+        finally:
+            if capture is not None:
+                capture.stop()
+        if capture is None:
             self._drain_in_flight(seq)
-        self._send(self._control(Kind.EOS, seq), block=True)
+        if not self._send(self._control(Kind.EOS, seq), block=True, give_up_s=EOS_SEND_S):
+            log.warning("the end of stream could not be sent (the proxy does not take messages)")
         return self.stats()
+
+    def _send_frame(self, item: Captured, seq: int, live: bool) -> bool:
+        """Encode and send one frame as ``seq``; False (counted) when it was not sent."""
+        try:
+            header, symbols, encoded = self.encoder.encode(item.frame, seq, captured_at=item.at)
+        except ValueError as exc:  # e.g. a symbol budget too small for this frame
+            log.error("frame %d not encoded: %s", item.index, exc)
+            self.counters["encode_failed"] += 1
+            return False
+        header.hops["tx_sent"] = time.time()
+        if not self._send(protocol.encode(header, symbols), block=not live):
+            if not self.stop:
+                self.counters["frames_dropped.full"] += 1
+            return False
+        self._last_send_t = time.monotonic()
+        self._sent_at[seq] = self._last_send_t
+        while len(self._sent_at) > RTT_HISTORY:  # bounded, whatever the acks do
+            self._sent_at.pop(next(iter(self._sent_at)))
+        self.counters["frames_sent"] += 1
+        self.latency.add(header.hops)
+        self.symbols.append(header.n_symbols)
+        self.source_bits.append(sum(p.bits for p in encoded.payloads))
+        if self.ref is not None:
+            try:
+                self.ref.send_multipart(reference.pack(header.stream_id, seq, item.frame), flags=zmq.NOBLOCK)
+            except zmq.Again:
+                self.counters["reference_dropped"] += 1
+        return True
 
     def _drain_in_flight(self, end_seq: int) -> None:
         """Before the end of stream, wait for the frames still in the pipeline to be acknowledged,
         so none is left in a socket buffer when this process exits. A frame whose ack is overdue
-        (``_ack_timeout`` after the last progress) is presumed erased, and the wait ends."""
+        (``_ack_timeout`` after the last progress) is presumed lost, and the wait ends."""
         progress_t, acked = time.monotonic(), self.last_acked
         while not self.stop and self._sent_at and self.last_acked < end_seq - 1:
             if self.fb.poll(POLL_MS):
@@ -222,8 +289,11 @@ class TransmitterService:
                 return
 
     def stats(self) -> dict:
+        dropped = sum(v for k, v in self.counters.items() if k.startswith("frames_dropped."))
         return {
             "counters": dict(self.counters),
+            "frames_dropped": dropped,
+            "ack_timeout_s": self._ack_timeout(),
             "symbols_per_frame": float(np.mean(self.symbols)) if self.symbols else 0.0,
             "source_bits_per_frame": float(np.mean(self.source_bits)) if self.source_bits else 0.0,
             "last_feedback": self.last_feedback.model_dump() if self.last_feedback else None,

@@ -18,27 +18,11 @@ sustained rate from its hop timestamps: frames received / (last ``rx_decoded``
 """
 from __future__ import annotations
 
-from shared.launcher import build_report, run_pipeline
+from shared.launcher import build_report, run_pipeline, sustained_fps
 from shared.telemetry import format_link_table
 
 # mode -> frames in flight; 3 keeps a slow stage fed yet fits in what lies past the transmitter (HWMs, kernel buffers)
 MODES = {"throughput": 3, "latency": 1}
-
-
-def sustained_fps(received: int, hops: dict[str, dict[str, float]]) -> dict:
-    """Frames per second from the receiver's hop span.
-
-    ``fps``: received / (last decode - first send), start-up of the pipe included;
-    ``fps_steady``: (received - 1) / (last decode - first decode), the rate once full.
-    """
-    out: dict = {"fps": None, "fps_steady": None, "wall_s": None}
-    if received and "tx_sent" in hops and "rx_decoded" in hops:
-        wall = hops["rx_decoded"]["last"] - hops["tx_sent"]["first"]
-        out["wall_s"] = wall
-        out["fps"] = received / wall if wall > 0 else None
-        steady = hops["rx_decoded"]["last"] - hops["rx_decoded"]["first"]
-        out["fps_steady"] = (received - 1) / steady if received > 1 and steady > 0 else None
-    return out
 
 
 def run_mode(mode: str, *, source: str, frames: int, size: int, scheme: str, params: dict,
@@ -47,7 +31,7 @@ def run_mode(mode: str, *, source: str, frames: int, size: int, scheme: str, par
     """One pipeline run of ``frames`` frames in ``mode`` (a key of MODES) -> its measurements."""
     window = MODES[mode]
     argv = {
-        "receiver": ["--exit-on-eos", "--idle-timeout", str(timeout)],
+        "receiver": ["--exit-on-eos"],
         "proxy": ["--exit-on-eos", *channel_argv],
         "transmitter": ["--source", source, "--frames", str(frames), "--size", str(size),
                         "--fps", "0", "--window", str(window), *scheme_argv],

@@ -39,11 +39,11 @@ class HubGenerator:
     """One scheme's diffusers pipeline, built from local weights; ``generate`` returns (H, W, 3) uint8."""
 
     def __init__(self, scheme: str, model: str, controlnet: str = "", lora: str = "", device: str = "cpu"):
-        from diffusers import ControlNetModel
-
         self.scheme, self.device = scheme, device
         dtype = {"torch_dtype": torch.float16} if device.startswith("cuda") else {}  # fp16 on CUDA, the weights' own on CPU
-        base = resolve(f"{scheme} hub generator", model, marker="model_index.json")
+        base = resolve(f"{scheme} hub generator", model, marker="model_index.json")  # missing weights: fail before the heavy import
+        from diffusers import ControlNetModel
+
         self.kind = json.loads((base / "model_index.json").read_text()).get("_class_name", "")
         control = None
         if controlnet and scheme != "keyregion" and self.kind != UPSCALER:

@@ -22,7 +22,7 @@ class LinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     modulation: str = "16qam"  # 4 bits/symbol: a common 5G MCS at 10-15 dB
-    code_rate: float = Field(default=0.5, ge=0.1, le=0.95)  # threshold near 7 dB on AWGN with 16-QAM
+    code_rate: float = Field(default=0.5, ge=0.2, le=0.95)  # threshold near 7 dB on AWGN with 16-QAM; 5G NR spans [1/5, 0.95]
     ldpc_k: int = Field(default=4096, ge=64, le=ldpc.MAX_K)  # long blocks: a sharp cliff, fast decoding
     ldpc_iters: int = Field(default=20, ge=1, le=100)  # BP iterations; Sionna's default
 
