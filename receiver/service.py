@@ -162,7 +162,9 @@ class ReceiverService:
         self.symbols.append(header.n_symbols)
         self.sizes.add((header.height, header.width))
         snr = header.channel.snr_db if header.channel else None
-        self._send_feedback(feedback.Feedback(type="ack", stream_id=header.stream_id, seq=header.seq, ok=ok, snr_db=snr))
+        decode_ms = 1000.0 * (header.hops["rx_decoded"] - header.hops["rx_start"])
+        self._send_feedback(feedback.Feedback(type="ack", stream_id=header.stream_id, seq=header.seq, ok=ok, snr_db=snr,
+                                              decode_ms=decode_ms))
         self._drain_references()
         ref = self.refs.pop(header.stream_id, header.seq)
         quality = None

@@ -26,6 +26,7 @@ class Feedback(BaseModel):
     seq: int
     ok: bool = True  # the frame decoded (for acks)
     snr_db: float | None = None  # the channel SNR the frame saw, from its CSI
+    decode_ms: float | None = Field(default=None, ge=0, le=3.6e6)  # the receiver's work on this frame (for pacing)
     reason: str | None = Field(default=None, max_length=MAX_REASON_BYTES)  # why a probe was refused
 
 

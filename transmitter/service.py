@@ -14,7 +14,10 @@ default) lets the transmitter encode the next frame while the receiver decodes
 this one. Sequence numbers count frames sent, so they stay contiguous across
 drops at the source. A frame whose ack is overdue (several times the slowest
 recent round trip, so a slow scheme is not mistaken for a lost frame) is
-presumed lost and its credit returned.
+presumed lost and its credit returned. Live, the next frame is also taken just in
+time: while the receiver still decodes one, the transmitter waits until its own
+encode would end as the decoder frees (from the decode time each ack reports),
+so the frame it sends is fresh and does not wait at the receiver.
 
 Start-up: the transmitter encodes one frame (models loaded, budgets checked),
 then probes the path with its stream's scheme and parameters; the receiver
@@ -49,6 +52,8 @@ ACK_TIMEOUT_FACTOR = 3.0  # an ack this many times later than the slowest recent
 ACK_TIMEOUT_FLOOR_S = 0.25  # never presume a frame lost sooner (scheduler hiccups on a busy machine)
 EOS_SEND_S = 1.0  # how long the end of stream may wait for room in the socket, even when stopping
 LIVE_WINDOW = 2  # the live default: encode the next frame while the receiver decodes this one
+PACE_HISTORY = 8  # frames whose encode and decode times set the just-in-time start
+PACE_EARLY = 0.1  # aim the encode to finish this share of a decode early: jitter then costs a short wait, not a frame
 
 
 class StreamRefused(StartupFailure):
@@ -83,6 +88,9 @@ class TransmitterService:
         self._last_send_t = 0.0  # monotonic time of the last frame sent
         self._sent_at: dict[int, float] = {}  # seq -> monotonic send time, for round trips
         self._rtts: deque[float] = deque(maxlen=RTT_HISTORY)
+        self._decode_s: deque[float] = deque(maxlen=PACE_HISTORY)  # the receiver's decode times, from acks
+        self._encode_s: deque[float] = deque(maxlen=PACE_HISTORY)  # this side's encode times
+        self._last_ack_t = 0.0  # monotonic time of the newest ack: the receiver began its next frame about then
         self.ctx = zmq.Context.instance()
         self.out = make_socket(self.ctx, zmq.PUSH, hwm=settings.hwm, limits=limits,
                                connect=endpoint(endpoints.proxy_host, endpoints.proxy_in_port))
@@ -116,6 +124,9 @@ class TransmitterService:
                 self.settled = max(self.settled, fb.seq)  # a FIFO link: earlier frames not acked were lost
                 if fb.snr_db is not None:
                     self.encoder.transmit.on_feedback(fb.snr_db)
+                if fb.decode_ms is not None:
+                    self._decode_s.append(fb.decode_ms / 1000.0)
+                self._last_ack_t = time.monotonic()
                 sent = self._sent_at.pop(fb.seq, None)
                 if sent is not None:
                     self._rtts.append(time.monotonic() - sent)
@@ -149,6 +160,20 @@ class TransmitterService:
         for old in [k for k in self._sent_at if k <= self.settled]:  # acks of lost frames never come
             del self._sent_at[old]
         return not self.stop
+
+    def _just_in_time(self, seq: int) -> None:
+        """Live, while the receiver still decodes an earlier frame: wait until encoding frame ``seq``
+        now would end just as the decoder frees, so the frame is fresh and does not queue there."""
+        if self.in_flight(seq) == 0 or not self._decode_s or not self._encode_s:
+            return
+        decode, encode = float(np.median(self._decode_s)), float(np.median(self._encode_s))
+        start_at = self._last_ack_t + (1 - PACE_EARLY) * decode - encode
+        while not self.stop and self.in_flight(seq) > 0:
+            left = start_at - time.monotonic()
+            if left <= 0:
+                return
+            if self.fb.poll(max(1, int(1000 * min(left, POLL_MS / 1000)))):
+                self._drain_feedback()
 
     def _send(self, frames: list, block: bool, give_up_s: float | None = None) -> bool:
         """Send one multipart message; False if it could not go (stopped, full when not blocking,
@@ -232,6 +257,8 @@ class TransmitterService:
                 self.latency.tick()
                 if not self._window_open(seq):
                     break  # stopped
+                if capture is not None:
+                    self._just_in_time(seq)
                 item = take()
                 if item is None:
                     break  # the source has ended
@@ -264,6 +291,7 @@ class TransmitterService:
         while len(self._sent_at) > RTT_HISTORY:  # bounded, whatever the acks do
             self._sent_at.pop(next(iter(self._sent_at)))
         self.counters["frames_sent"] += 1
+        self._encode_s.append(header.hops["tx_encoded"] - header.hops["tx_start"])
         self.latency.add(header.hops)
         self.symbols.append(header.n_symbols)
         self.source_bits.append(sum(p.bits for p in encoded.payloads))
