@@ -1,4 +1,5 @@
-"""A receiver slower than the source: the transmitter drops frames and counts them."""
+"""A receiver slower than the source, with no credit window (``window=0``, HWM only): the live
+transmitter drops frames and counts them, and never hoards them."""
 import time
 
 import zmq
@@ -41,7 +42,7 @@ def test_slow_receiver_makes_the_live_transmitter_drop(endpoints, small_frame):
         proxy_runner.stop()
         slow.close(0)
     c = tx_stats["counters"]
-    assert c["frames_sent"] + c["frames_dropped"] == N_FRAMES
-    assert c["frames_dropped"] > 0
+    assert c["frames_sent"] + tx_stats["frames_dropped"] == N_FRAMES  # stale (replaced in the slot) or refused (full)
+    assert tx_stats["frames_dropped"] > 0
     assert got <= c["frames_sent"] <= got + MAX_QUEUED  # what was not read was refused, not hoarded
     assert in_line <= MAX_IN_FLIGHT

@@ -124,19 +124,20 @@ def test_a_killed_demo_takes_its_services_with_it(tmp_path):
     assert not any(alive(pid) for pid in services)
 
 
+STARTUP_HANG_S = 60  # a failed start used to wait for the 600 s timeout; benchmarks/startup_failures.py times it
+
+
 @pytest.mark.parametrize(
-    "argv, needle, code, limit_s",
+    "argv, needle, code",
     [
-        # the transmitter's warm-up: a budget too small (~10 s on 2 quiet cores, mostly importing torch)
-        (["--scheme", "digital", "--param", "cbr=0.0005"], "less than one", 2, 15),
-        # the receiver lacks the hub generator (~14 s: the transmitter's warm-up imports Sionna, ~7 s alone)
-        (["--scheme", "spic", "--param", "generator=hub"], "refused", 1, 20),
+        (["--scheme", "digital", "--param", "cbr=0.0005"], "less than one", 2),  # the transmitter's warm-up: budget too small
+        (["--scheme", "spic", "--param", "generator=hub"], "refused", 1),  # the receiver lacks the hub generator
     ],
 )
-def test_a_failed_start_ends_at_once_with_one_line(argv, needle, code, limit_s):
+def test_a_failed_start_ends_at_once_with_one_line(argv, needle, code):
     t0 = time.monotonic()
     proc = demo("--frames", "3", *argv, timeout=120, small=["--size", "64"])
-    assert time.monotonic() - t0 < limit_s, proc.stderr  # it used to wait for its 600 s timeout
+    assert time.monotonic() - t0 < STARTUP_HANG_S, proc.stderr
     assert proc.returncode == code, proc.stderr[-2000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("semcom demo: error: ")]
     assert len(errors) == 1 and needle in errors[0], proc.stderr
@@ -149,7 +150,7 @@ def test_a_service_that_dies_at_start_stops_the_others():
     t0 = time.monotonic()
     run = run_pipeline({"receiver": ["--threads", "0"], "proxy": ["--exit-on-eos"],
                         "transmitter": ["--size", "64", "--frames", "3", *SMALL[:2]]}, prog="test", timeout=120)
-    assert time.monotonic() - t0 < 15
+    assert time.monotonic() - t0 < STARTUP_HANG_S
     assert run.outcome == "failed" and run.failed == "receiver" and "--threads" in run.reason
     assert all(code is not None for code in run.exit_codes.values())  # nothing left running
 
