@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import zmq
 
+from receiver.sink import FrameSink, UnsafePath
 from shared import feedback
 from shared.config import Endpoints
 from shared.pipeline import FrameDecoder
@@ -80,8 +80,7 @@ class ReceiverService:
         if settings.use_reference:
             self.ref = make_socket(self.ctx, zmq.SUB, hwm=settings.hwm + 8, limits=limits, subscribe=True,
                                    connect=endpoint(endpoints.transmitter_host, endpoints.reference_port))
-        if settings.out_dir:
-            settings.out_dir.mkdir(parents=True, exist_ok=True)
+        self.sink = FrameSink(settings.out_dir) if settings.out_dir else None
         self._inbox: queue.Queue[tuple[float, list[zmq.Frame]]] = queue.Queue(maxsize=max(1, settings.hwm))
         self._reading = threading.Event()
         self._reader = threading.Thread(target=self._read, name="reader", daemon=True)
@@ -174,9 +173,12 @@ class ReceiverService:
         if len(self.trace) < TRACE_MAX_FRAMES:
             self.trace.append({"seq": header.seq, "snr_db": snr, "symbols": header.n_symbols, "ok": ok, "psnr_db": quality,
                                "links_ms": {k: round(v, 2) for k, v in link_ms(header.hops).items()}})
-        if self.settings.out_dir:
-            path = self.settings.out_dir / f"{header.stream_id}_{header.seq:06d}.png"
-            cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        if self.sink is not None:
+            try:
+                self.sink.write(header.stream_id, header.seq, frame)
+            except UnsafePath as exc:
+                self.counters["frames_not_written"] += 1
+                log.warning("frame %d not written: %s", header.seq, exc)
         return True
 
     def run(self) -> dict:

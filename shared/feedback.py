@@ -12,17 +12,17 @@ from typing import Literal
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.protocol import ProtocolError
+from shared.protocol import STREAM_ID_PATTERN, ProtocolError
 
 MAX_FEEDBACK_BYTES = 1024  # a feedback message is a handful of numbers and at most one short reason
 MAX_REASON_BYTES = 600  # one line of explanation (UTF-8), well inside MAX_FEEDBACK_BYTES
 
 
 class Feedback(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN SNR must not reach a rate policy
 
     type: Literal["probe_ack", "refused", "ack"]
-    stream_id: str = Field(default="default", max_length=64)  # as in the header
+    stream_id: str = Field(default="default", pattern=STREAM_ID_PATTERN)  # as in the header
     seq: int
     ok: bool = True  # the frame decoded (for acks)
     snr_db: float | None = None  # the channel SNR the frame saw, from its CSI

@@ -79,12 +79,16 @@ class ChannelState(BaseModel):
     csi: list[tuple[float, float]]
 
 
+# a stream id names files at the receiver: letters, digits, '_', '-', '.', not starting with '.'
+STREAM_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
+
+
 class Header(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
     kind: Kind
-    stream_id: str = Field(default="default", max_length=64)
+    stream_id: str = Field(default="default", pattern=STREAM_ID_PATTERN)
     seq: int = Field(ge=0)
     scheme: str = Field(default="", max_length=64)
     scheme_params: dict[str, Any] = Field(default_factory=dict)

@@ -175,7 +175,8 @@ def test_eval_stream_ids_fit_the_header_for_long_corpus_names():
     from shared.protocol import Header
 
     long_a, long_b = "stargan-v2-celebahq-afhq-" + "a" * 60 + ".jpg", "stargan-v2-celebahq-afhq-" + "b" * 60 + ".jpg"
-    ids = {stream_id(long_a, 0), stream_id(long_b, 0), stream_id(long_a, 1), stream_id("short.jpg", 0)}
-    assert len(ids) == 4 and stream_id("short.jpg", 0) == "eval/short.jpg/0"
+    odd = "bsds-12 003 (copy).jpg"  # a space and brackets: outside the stream-id alphabet
+    ids = {stream_id(long_a, 0), stream_id(long_b, 0), stream_id(long_a, 1), stream_id("short.jpg", 0), stream_id(odd, 0)}
+    assert len(ids) == 5 and stream_id("short.jpg", 0) == "eval-short.jpg-0"
     for sid in ids:
         Header(version=1, kind="frame", stream_id=sid, seq=0)  # the header accepts each

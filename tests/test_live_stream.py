@@ -4,8 +4,8 @@ import logging
 import time
 
 import numpy as np
-import sionna.phy.fec.ldpc  # noqa: F401  (imported once here: the services below run as threads of one process)
 import pytest
+import sionna.phy.fec.ldpc  # noqa: F401  (imported once here: the services below run as threads of one process)
 
 from channel_proxy.service import ProxyService
 from receiver.service import ReceiverService, ReceiverSettings

@@ -1,7 +1,6 @@
 """``semcom transmitter`` / ``python -m transmitter``."""
 from __future__ import annotations
 
-
 from shared.cli import CliParser, UsageError, exit_now, run_cli
 from shared.cli_options import add_endpoint_args, add_scheme_args, endpoints_from_args, scheme_from_args
 from shared.service_main import add_service_args, run_service
@@ -34,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
             from transmitter.service import LIVE_WINDOW
 
             ns.window = LIVE_WINDOW if ns.fps > 0 else 0
+        import re
+
+        from shared.protocol import STREAM_ID_PATTERN
+
+        if not re.fullmatch(STREAM_ID_PATTERN, ns.stream_id):
+            raise UsageError(f"--stream-id {ns.stream_id!r}: use 1-64 of A-Z a-z 0-9 _ - . (not starting with '.')")
         if ns.frames < 0 or ns.fps < 0 or ns.window < 0 or not 16 <= ns.size <= 4096:
             raise UsageError("--frames, --fps and --window must be >= 0 and --size within [16, 4096]")
         scheme, params = scheme_from_args(ns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from shared.evaluate.grid import Job, SchemePoint
 from shared.evaluate.store import RunStore
 from shared.metrics import bpp, cbr, compute_all, to_tensor_batch
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
-from shared.protocol import Header, header_bytes
+from shared.protocol import STREAM_ID_PATTERN, Header, header_bytes
 from shared.schemes.base import DecodeFailure, Encoded
 
 LOST_FRAME_GREY = 128  # what the receiver shows when it has no good frame (receiver/service.py)
@@ -57,10 +58,12 @@ def save_rgb(path: Path, rgb: np.ndarray) -> None:
 
 
 def stream_id(image: str, repeat: int) -> str:
-    """One stream per image and channel draw (per-stream state never leaks between images), within the
-    header's 64 characters: long image names are replaced by a hash of the name."""
-    sid = f"eval/{image}/{repeat}"
-    return sid if len(sid) <= 64 else f"eval/{hashlib.sha1(image.encode('utf-8')).hexdigest()[:16]}/{repeat}"
+    """One stream per image and channel draw (per-stream state never leaks between images), in the
+    header's stream-id alphabet: the image's name where it fits, else a hash of it."""
+    sid = f"eval-{image}-{repeat}"
+    if re.fullmatch(STREAM_ID_PATTERN, sid):
+        return sid
+    return f"eval-{hashlib.sha1(image.encode('utf-8')).hexdigest()[:16]}-{repeat}"
 
 
 class Runner:

@@ -1,0 +1,76 @@
+"""Nothing a peer sends chooses a file path: stream ids are a safe alphabet, the receiver writes only
+inside --out and never over another run's frames; a NaN SNR in feedback is refused."""
+from types import SimpleNamespace
+
+import msgpack
+import numpy as np
+import pytest
+
+from receiver.service import ReceiverService, ReceiverSettings
+from receiver.sink import FrameSink, UnsafePath
+from shared import feedback
+from shared.pipeline import FrameEncoder
+from shared.protocol import Limits, ProtocolError, decode
+from shared.transport import StopFlag
+from tests.conftest import SMALL_DIGITAL
+
+HOSTILE_IDS = ["../../x", "/abs/dir/x", "a\x00b", ".hidden", "a/b", "", "x" * 65, "é"]
+
+
+def faded_frame(small_frame, stream_id: str = "default") -> list[bytes]:
+    from shared.channel.simulator import ChannelSimulator, apply_channel
+    from shared.config import ChannelConfig
+    from shared.protocol import encode
+
+    header, symbols, _ = FrameEncoder("digital", SMALL_DIGITAL, stream_id="cam1").encode(small_frame, 0)
+    real = ChannelSimulator(ChannelConfig(snr_db=30)).realize(0, header.n_symbols)
+    header = header.model_copy(update={"channel": real.state("awgn")})
+    frames = [bytes(f) for f in encode(header, apply_channel(symbols, real))]
+    head = msgpack.unpackb(frames[0])
+    return [msgpack.packb({**head, "stream_id": stream_id}), *frames[1:]]
+
+
+def as_zmq_frames(frames: list[bytes]) -> list:
+    """What recv_multipart(copy=False) hands the receiver: objects with a ``buffer``."""
+    return [SimpleNamespace(buffer=memoryview(f)) for f in frames]
+
+
+@pytest.mark.parametrize("stream_id", HOSTILE_IDS)
+def test_hostile_stream_ids_are_refused_by_the_protocol(small_frame, stream_id):
+    with pytest.raises(ProtocolError) as err:
+        decode(faded_frame(small_frame, stream_id), Limits())
+    assert err.value.reason == "malformed_header"
+
+
+def test_receiver_writes_nothing_outside_out_and_serves_the_next(tmp_path, endpoints, small_frame):
+    out = tmp_path / "out"
+    rx = ReceiverService(endpoints, ReceiverSettings(out_dir=out), StopFlag(install_signals=False))
+    try:
+        for sid in HOSTILE_IDS:
+            assert rx.handle(as_zmq_frames(faded_frame(small_frame, sid)))
+        assert rx.handle(as_zmq_frames(faded_frame(small_frame, "cam1")))
+    finally:
+        rx.close()
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
+    assert written == ["out/cam1_000000.png"]
+    assert rx.counters["dropped.malformed_header"] == len(HOSTILE_IDS)
+
+
+def test_a_second_run_does_not_overwrite_the_first(tmp_path):
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    first = FrameSink(tmp_path).write("cam1", 0, rgb)
+    second = FrameSink(tmp_path).write("cam1", 0, rgb)  # a restarted receiver, the same stream id
+    third = FrameSink(tmp_path).write("cam1", 0, rgb)
+    assert first.name == "cam1_000000.png" and second.name == "cam1.2_000000.png" and third.name == "cam1.3_000000.png"
+    sink = FrameSink(tmp_path)
+    with pytest.raises(UnsafePath):
+        sink.path("../x", 0)  # the sink's own check, behind the protocol's
+
+
+def test_nan_snr_in_feedback_is_refused():
+    raw = msgpack.packb({"type": "ack", "stream_id": "cam1", "seq": 0, "snr_db": float("nan")})
+    with pytest.raises(ProtocolError):
+        feedback.unpack(raw)
+    raw = msgpack.packb({"type": "ack", "stream_id": "../x", "seq": 0})
+    with pytest.raises(ProtocolError):
+        feedback.unpack(raw)
