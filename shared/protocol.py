@@ -139,6 +139,8 @@ def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ProtocolError("malformed_header", f"{where}: {first['msg']}") from None
+    if header.kind != Kind.FRAME and (header.payloads or header.channel is not None):
+        raise ProtocolError("malformed_header", f"a {header.kind.value} message carries no payloads and no channel state")
     if len(header.payloads) > limits.max_payloads:
         raise ProtocolError("oversized", f"{len(header.payloads)} payloads > {limits.max_payloads}")
     for desc in header.payloads:

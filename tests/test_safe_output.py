@@ -74,3 +74,27 @@ def test_nan_snr_in_feedback_is_refused():
     raw = msgpack.packb({"type": "ack", "stream_id": "../x", "seq": 0})
     with pytest.raises(ProtocolError):
         feedback.unpack(raw)
+
+
+def test_control_messages_with_payloads_are_refused():
+    """A probe or end of stream carrying a payload descriptor used to crash the proxy on re-encoding."""
+    head = {"version": 1, "kind": "probe", "stream_id": "cam1", "seq": 0,
+            "payloads": [{"name": "image", "role": "digital", "n_symbols": 1}]}
+    from shared.protocol import PROTOCOL_VERSION
+
+    head["version"] = PROTOCOL_VERSION
+    with pytest.raises(ProtocolError) as err:
+        decode([msgpack.packb(head), np.zeros(1, np.complex64).tobytes()], Limits())
+    assert err.value.reason == "malformed_header"
+
+
+def test_a_huge_block_len_costs_no_memory(small_frame):
+    """block_len 10**13 in a frame's CSI used to allocate per block length (MemoryError at the receiver)."""
+    frames = faded_frame(small_frame, "cam1")
+    head = msgpack.unpackb(frames[0])
+    head["channel"]["block_len"] = 10**13
+    header, payloads = decode([msgpack.packb(head), *frames[1:]], Limits())
+    from shared.pipeline import FrameDecoder
+
+    frame = FrameDecoder().decode(header, payloads)  # one block covers the frame: decodes normally
+    assert frame.shape == (64, 64, 3)

@@ -75,8 +75,12 @@ class ChannelSimulator:
 
 
 def expand_blocks(per_block: np.ndarray, block_len: int, n_symbols: int) -> np.ndarray:
-    """Repeat one value per coherence block to one per symbol: (n_blocks,) -> (n_symbols,)."""
-    return np.repeat(per_block, block_len)[:n_symbols]
+    """Repeat one value per coherence block to one per symbol: (n_blocks,) -> (n_symbols,).
+    Memory is O(n_symbols) whatever ``block_len`` says; ValueError if the blocks do not cover the frame."""
+    block = np.arange(n_symbols) // block_len  # (n_symbols,) the block each symbol falls in
+    if block.size and block[-1] >= per_block.size:
+        raise ValueError(f"CSI for {per_block.size} blocks of {block_len} symbols; the frame has {n_symbols}")
+    return per_block[block]
 
 
 def apply_channel(payloads: list[np.ndarray], real: Realization) -> list[np.ndarray]:
