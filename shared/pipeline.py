@@ -97,6 +97,11 @@ class FrameDecoder:
             spec = get_scheme(header.scheme)
         except ValueError as exc:
             raise ProtocolError("unknown_scheme", str(exc)) from None
+        names = {p.name for p in header.payloads}  # checked on every message, cached decoder or not
+        if not names <= set(spec.payload_names):
+            raise ProtocolError("bad_params", f"{header.scheme} has no payload(s) {sorted(names - set(spec.payload_names))}")
+        if header.kind == Kind.FRAME and not set(spec.required_payloads) <= names:
+            raise ProtocolError("payload_count", f"a {header.scheme} frame needs payload(s) {sorted(set(spec.required_payloads) - names)}")
         key = self._key(header)
         if key in self._decoders:
             self._decoders.move_to_end(key)
@@ -105,9 +110,6 @@ class FrameDecoder:
             params = spec.params.model_validate(header.scheme_params)
         except ValidationError as exc:
             raise ProtocolError("bad_params", f"{header.scheme}: {exc.errors()[0]['msg']}") from None
-        names = {p.name for p in header.payloads}
-        if not names <= set(spec.payload_names):
-            raise ProtocolError("bad_params", f"{header.scheme} has no payload(s) {sorted(names - set(spec.payload_names))}")
         dec = spec.receive(params)
         self._decoders[key] = dec
         if len(self._decoders) > self.max_streams:

@@ -98,3 +98,19 @@ def test_a_huge_block_len_costs_no_memory(small_frame):
 
     frame = FrameDecoder().decode(header, payloads)  # one block covers the frame: decodes normally
     assert frame.shape == (64, 64, 3)
+
+
+def test_a_frame_without_its_payload_is_dropped_not_a_crash(small_frame):
+    """A digital frame with no payloads used to raise KeyError('image') out of the receiver's loop."""
+    from shared.pipeline import FrameDecoder
+
+    frames = faded_frame(small_frame, "cam1")
+    decoder = FrameDecoder()
+    header, payloads = decode(frames, Limits())
+    decoder.decode(header, payloads)  # the stream's decoder is now cached
+    head = msgpack.unpackb(frames[0])
+    head["payloads"] = []
+    header, payloads = decode([msgpack.packb(head)], Limits())
+    with pytest.raises(ProtocolError) as err:
+        decoder.decode(header, payloads)
+    assert err.value.reason == "payload_count"

@@ -86,6 +86,7 @@ class SchemeSpec:
     transmit: type[Transmit]
     receive: type[Receive]
     payload_names: tuple[str, ...]  # every payload the receiver accepts, to reject strangers
+    required_payloads: tuple[str, ...] = ()  # payloads every frame must carry (others may be left out, e.g. unchanged side info)
 
 
 SCHEMES: dict[str, SchemeSpec] = {}

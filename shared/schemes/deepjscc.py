@@ -112,5 +112,6 @@ SPEC = register(
         transmit=DeepJSCCTransmit,
         receive=DeepJSCCReceive,
         payload_names=(PAYLOAD,),
+        required_payloads=(PAYLOAD,),
     )
 )

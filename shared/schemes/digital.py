@@ -80,5 +80,6 @@ SPEC = register(
         transmit=DigitalTransmit,
         receive=DigitalReceive,
         payload_names=(PAYLOAD,),
+        required_payloads=(PAYLOAD,),
     )
 )

@@ -328,5 +328,6 @@ SPEC = register(
         transmit=LriscTransmit,
         receive=LriscReceive,
         payload_names=(PAYLOAD, LENGTHS),
+        required_payloads=(PAYLOAD,),
     )
 )
