@@ -215,3 +215,11 @@ def test_few_step_sampling_starts_at_the_noise_level_it_claims():
     assert sched.timesteps.tolist() == [99, 49]  # so steps=1, strength=0.5 starts half-way, not at t = 0
     sched.set_timesteps(4)
     assert sched.timesteps.tolist()[0] == 99 and sched.timesteps.tolist()[-1] == 24
+
+
+def test_more_steps_than_the_start_level_holds_still_decodes(photo):
+    """steps=21 from strength 0.02 (t = 19) asked the scheduler for 1,050 of its 1,000 timesteps and crashed the
+    receiver on the first frame; the sampler now runs every timestep below the start level instead."""
+    frame, _, _ = round_trip(photo, 10.0, {"codec": "embedded", "steps": 21})
+    one_step, _, _ = round_trip(photo, 10.0, {"codec": "embedded", "steps": 1})
+    assert frame.shape == photo.shape and psnr(frame, photo) > psnr(one_step, photo) - 3  # a picture, not noise

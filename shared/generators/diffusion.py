@@ -180,7 +180,9 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
     p = next(model.parameters())
     sched = make_scheduler(model.config)
     strength = min(max(strength, 1e-3), 1.0)
-    sched.set_timesteps(max(1, math.ceil(steps / strength)), device=p.device)
+    train_t = sched.config.num_train_timesteps
+    steps = max(1, min(steps, math.floor(strength * train_t)))  # no more steps than timesteps below the start level
+    sched.set_timesteps(min(train_t, max(1, math.ceil(steps / strength))), device=p.device)
     timesteps = sched.timesteps[-steps:] if strength < 1 else sched.timesteps  # (steps,)
     noise = torch.randn(shape, generator=generator, device="cpu").to(p.device, p.dtype)
     if strength < 1 and init is not None:
