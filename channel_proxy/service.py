@@ -28,6 +28,7 @@ from shared.transport import StopFlag, close_sockets, endpoint, make_socket, par
 
 log = logging.getLogger("proxy")
 MAX_IN_FLIGHT = 256  # frames in the delay line: 1 s of delay at 256 fps, ~32 MB of 256x256 frames
+MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024  # ... and their symbols: a few large frames may not hold gigabytes
 IDLE_POLL_MS = 100  # how often an idle proxy looks at its stop flag
 
 
@@ -53,6 +54,7 @@ class ProxyService:
         self.out = make_socket(self.ctx, zmq.PUSH, hwm=hwm, limits=limits,
                                bind=endpoint(endpoints.bind_host, endpoints.proxy_out_port))
         self.line: list[_InFlight] = []  # heap by release time
+        self.line_bytes = 0  # symbol bytes held in the line
         self._order = 0
         self._link_free = 0.0  # when the air interface finishes the last burst
         self._last_release = 0.0  # FIFO: no frame overtakes an earlier one
@@ -67,6 +69,7 @@ class ProxyService:
         self._last_release = release
         heapq.heappush(self.line, _InFlight(release, self._order, header, payloads))
         self._order += 1
+        self.line_bytes += sum(p.nbytes for p in payloads)
 
     def handle(self, frames: list[zmq.Frame]) -> None:
         """Take one incoming message: validate, fade, schedule; drop and count what is bad."""
@@ -96,6 +99,7 @@ class ProxyService:
             except zmq.Again:
                 return True  # the receiver side is full: keep it, and stop reading until it drains
             heapq.heappop(self.line)
+            self.line_bytes -= sum(p.nbytes for p in item.payloads)
             if item.header.kind == Kind.FRAME:
                 self.counters["frames_out"] += 1
                 self.latency.add(item.header.hops)
@@ -110,7 +114,7 @@ class ProxyService:
                 break
             self.latency.tick()
             head_due = bool(self.line) and self.line[0].release <= time.time()
-            can_read = len(self.line) < MAX_IN_FLIGHT and not head_due
+            can_read = len(self.line) < MAX_IN_FLIGHT and self.line_bytes < MAX_IN_FLIGHT_BYTES and not head_due
             wait = IDLE_POLL_MS
             if self.line and not head_due:
                 wait = max(0, min(wait, int(1000 * (self.line[0].release - time.time())) + 1))

@@ -114,3 +114,44 @@ def test_a_frame_without_its_payload_is_dropped_not_a_crash(small_frame):
     with pytest.raises(ProtocolError) as err:
         decoder.decode(header, payloads)
     assert err.value.reason == "payload_count"
+
+
+def test_invented_hop_names_do_not_grow_the_statistics():
+    """2.25 M distinct hop names from a peer used to cost 425 MiB; only the known hops are kept."""
+    from shared.telemetry import HOP_NAMES, LinkStats
+
+    stats = LinkStats()
+    for i in range(5000):
+        stats.add({"tx_capture": 1.0, "rx_decoded": 1.1, f"evil_{i}": 2.0})
+    assert set(stats.hop_span()) <= HOP_NAMES and len(stats.first) == 2
+    assert stats.summary()["end_to_end"]["n"] == 5000
+
+
+def test_the_proxy_delay_line_is_capped_in_bytes(monkeypatch, endpoints, small_frame):
+    """The line was capped in frames only: 256 large frames could hold gigabytes."""
+    import time
+
+    import zmq
+
+    import channel_proxy.service as proxy_module
+    from channel_proxy.service import ProxyService
+    from shared.config import ChannelConfig
+    from shared.protocol import encode
+    from shared.transport import make_socket
+    from tests.conftest import ServiceThread
+
+    monkeypatch.setattr(proxy_module, "MAX_IN_FLIGHT_BYTES", 10_000)  # less than one 3,072-symbol frame
+    proxy = ProxyService(ChannelConfig(snr_db=30, delay_ms=3000), endpoints, StopFlag(install_signals=False))
+    runner = ServiceThread(proxy)
+    push = make_socket(zmq.Context.instance(), zmq.PUSH, hwm=10, limits=Limits(),
+                       connect=f"tcp://127.0.0.1:{endpoints.proxy_in_port}")
+    try:
+        for seq in range(5):
+            header, symbols, _ = FrameEncoder("digital", SMALL_DIGITAL, stream_id="cam1").encode(small_frame, seq)
+            push.send_multipart(encode(header, symbols))
+        time.sleep(1.0)  # every frame is held 3 s: the line fills as far as the cap lets it
+        held = len(proxy.line)
+    finally:
+        push.close(0)
+        runner.stop()
+    assert held == 1  # the first frame passes the cap; the proxy then stops reading until it leaves
