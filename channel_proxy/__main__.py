@@ -1,7 +1,6 @@
 """``semcom proxy`` / ``python -m channel_proxy``."""
 from __future__ import annotations
 
-
 from shared.cli import CliParser, exit_now, run_cli
 from shared.cli_options import add_channel_args, add_endpoint_args, channel_from_args, endpoints_from_args
 from shared.service_main import add_service_args, run_service
@@ -25,9 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         from channel_proxy.service import ProxyService
         from shared.transport import StopFlag
 
-        run_service("proxy", ns, lambda: ProxyService(channel, endpoints, StopFlag(), hwm=ns.hwm, exit_on_eos=ns.exit_on_eos,
-                                                            latency_every_s=ns.latency_every,
-                                                            latency_window_s=ns.latency_window))
+        run_service("proxy", ns, lambda: ProxyService(
+            channel, endpoints, StopFlag(), hwm=ns.hwm, exit_on_eos=ns.exit_on_eos,
+            latency_every_s=ns.latency_every, latency_window_s=ns.latency_window))
         return 0
 
     return run_cli("semcom proxy", body)
