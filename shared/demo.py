@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         if ns.frames is None:
             ns.frames = 0 if ns.source.startswith("webcam") else 12
         if ns.window is None:
-            ns.window = 2 if ns.fps > 0 else 1
+            from transmitter.service import LIVE_WINDOW
+
+            ns.window = LIVE_WINDOW if ns.fps > 0 else 1  # flow-controlled: stop-and-wait, each link without queueing
         if ns.timeout is None:
             ns.timeout = 0.0 if ns.frames == 0 else 600.0
         if ns.frames < 0 or ns.fps < 0 or ns.window < 0 or ns.timeout < 0 or ns.latency_every < 0 \

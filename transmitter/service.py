@@ -227,8 +227,9 @@ class TransmitterService:
                 return None
 
             return capture, newest
-        every = enumerate(itertools.islice(itertools.chain([first], rest), s.frames or None))
-        return None, lambda: next((Captured(i, None, f) for i, f in every), None)
+        every = itertools.islice(itertools.chain([first], rest), s.frames or None)
+        captured = (Captured(i, None, f) for i, f in enumerate(every))
+        return None, lambda: next(captured, None)
 
     def run(self) -> dict:
         s = self.settings
