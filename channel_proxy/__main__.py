@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from shared.cli import CliParser, exit_now, run_cli
 from shared.cli_options import add_channel_args, add_endpoint_args, channel_from_args, endpoints_from_args
-from shared.service_main import add_service_args, run_service
+from shared.service_main import add_service_args, limits_from_args, run_service
 
 
 def build_parser() -> CliParser:
@@ -24,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         from channel_proxy.service import ProxyService
         from shared.transport import StopFlag
 
+        limits = limits_from_args(ns)
         run_service("proxy", ns, lambda: ProxyService(
-            channel, endpoints, StopFlag(), hwm=ns.hwm, exit_on_eos=ns.exit_on_eos,
+            channel, endpoints, StopFlag(), hwm=ns.hwm, limits=limits, exit_on_eos=ns.exit_on_eos,
             latency_every_s=ns.latency_every, latency_window_s=ns.latency_window))
         return 0
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from shared.cli import CliParser, UsageError, exit_now, run_cli
 from shared.cli_options import add_endpoint_args, endpoints_from_args
-from shared.service_main import add_service_args, run_service
+from shared.service_main import add_service_args, limits_from_args, run_service
 
 
 def build_parser() -> CliParser:
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = ReceiverSettings(out_dir=ns.out, exit_on_eos=ns.exit_on_eos, idle_timeout_s=ns.idle_timeout,
                                     use_reference=ns.reference, hwm=ns.hwm, latency_every_s=ns.latency_every,
                                     latency_window_s=ns.latency_window)
-        run_service("receiver", ns, lambda: ReceiverService(endpoints, settings, StopFlag()))
+        limits = limits_from_args(ns)
+        run_service("receiver", ns, lambda: ReceiverService(endpoints, settings, StopFlag(), limits))
         return 0
 
     return run_cli("semcom receiver", body)

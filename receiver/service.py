@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from shared.telemetry import Counters, LinkStats, RollingLatency, link_ms
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("receiver")
-TRACE_MAX_FRAMES = 100_000  # per-frame trace in the report: a day at 1 fps, a few MB of JSON
+TRACE_FRAMES = 2000  # the per-frame trace keeps the last this-many frames (~1 KB each); the totals cover all
 IDLE_POLL_MS = 100  # how often an idle receiver looks at its stop flag
 PSNR_CAP_DB = 100.0  # identical frames: report a finite ceiling, not infinity
 
@@ -65,11 +66,12 @@ class ReceiverService:
         self.links = LinkStats()
         self.latency = RollingLatency(logging.getLogger("receiver.latency"), settings.latency_every_s,
                                       settings.latency_window_s)
-        self.psnr: list[float] = []
-        self.symbols: list[int] = []
-        self.trace: list[dict] = []  # per frame: seq, channel SNR, symbols spent, decoded, PSNR (with a reference)
-        self.sizes: set[tuple[int, int]] = set()
-        self.last_good: dict[str, np.ndarray] = {}
+        # running totals, not per-frame lists: a stream of any length holds constant memory
+        self.psnr_sum, self.psnr_n = 0.0, 0
+        self.symbols_sum, self.frames_n = 0, 0
+        self.largest = (0, 0)  # the largest frame size seen (height, width)
+        self.trace: deque[dict] = deque(maxlen=TRACE_FRAMES)  # per frame: seq, SNR, symbols, decoded, PSNR, links
+        self.last_good: OrderedDict[str, np.ndarray] = OrderedDict()  # per stream, bounded like the decoders
         self.refs = ReferenceStore()
         self.ctx = zmq.Context.instance()
         self.inp = make_socket(self.ctx, zmq.PULL, hwm=settings.hwm, limits=limits,
@@ -103,6 +105,12 @@ class ReceiverService:
                     break
                 except queue.Full:
                     continue
+
+    def _keep_last_good(self, stream_id: str, frame: np.ndarray) -> None:
+        self.last_good[stream_id] = frame
+        self.last_good.move_to_end(stream_id)
+        while len(self.last_good) > self.decoder.max_streams:  # a peer inventing stream ids must not grow this
+            self.last_good.popitem(last=False)
 
     def _send_feedback(self, fb: feedback.Feedback) -> None:
         try:
@@ -142,7 +150,7 @@ class ReceiverService:
         ok = True
         try:
             frame = self.decoder.decode(header, payloads)
-            self.last_good[header.stream_id] = frame
+            self._keep_last_good(header.stream_id, frame)
         except ProtocolError as exc:
             self.counters[f"dropped.{exc.reason}"] += 1
             log.warning("dropped frame %d: %s", header.seq, exc)
@@ -158,8 +166,9 @@ class ReceiverService:
         self.counters["frames_received"] += 1
         self.links.add(header.hops)
         self.latency.add(header.hops)
-        self.symbols.append(header.n_symbols)
-        self.sizes.add((header.height, header.width))
+        self.symbols_sum += header.n_symbols
+        self.frames_n += 1
+        self.largest = max(self.largest, (header.height, header.width))
         snr = header.channel.snr_db if header.channel else None
         decode_ms = 1000.0 * (header.hops["rx_decoded"] - header.hops["rx_start"])
         self._send_feedback(feedback.Feedback(type="ack", stream_id=header.stream_id, seq=header.seq, ok=ok, snr_db=snr,
@@ -169,10 +178,10 @@ class ReceiverService:
         quality = None
         if ref is not None and ref.shape == frame.shape:
             quality = psnr_db(frame, ref)
-            self.psnr.append(quality)
-        if len(self.trace) < TRACE_MAX_FRAMES:
-            self.trace.append({"seq": header.seq, "snr_db": snr, "symbols": header.n_symbols, "ok": ok, "psnr_db": quality,
-                               "links_ms": {k: round(v, 2) for k, v in link_ms(header.hops).items()}})
+            self.psnr_sum += quality
+            self.psnr_n += 1
+        self.trace.append({"seq": header.seq, "snr_db": snr, "symbols": header.n_symbols, "ok": ok, "psnr_db": quality,
+                           "links_ms": {k: round(v, 2) for k, v in link_ms(header.hops).items()}})
         if self.sink is not None:
             try:
                 self.sink.write(header.stream_id, header.seq, frame)
@@ -201,13 +210,13 @@ class ReceiverService:
         return self.stats()
 
     def stats(self) -> dict:
-        n_sym = float(np.mean(self.symbols)) if self.symbols else 0.0
-        h, w = max(self.sizes) if self.sizes else (0, 0)
+        n_sym = self.symbols_sum / self.frames_n if self.frames_n else 0.0
+        h, w = self.largest
         return {
             "counters": dict(self.counters),
             "links": self.links.summary(),
             "hops": self.links.hop_span(),
-            "quality": {"psnr_db": float(np.mean(self.psnr)) if self.psnr else None, "n_frames": len(self.psnr)},
+            "quality": {"psnr_db": self.psnr_sum / self.psnr_n if self.psnr_n else None, "n_frames": self.psnr_n},
             "rate": {"symbols_per_frame": n_sym, "cbr": n_sym / (h * w * 3) if h else None, "height": h, "width": w},
-            "trace": self.trace,
+            "trace": list(self.trace),
         }

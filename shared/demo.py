@@ -23,6 +23,7 @@ from shared.cli_options import (
     scheme_from_args,
 )
 from shared.launcher import build_report, run_pipeline
+from shared.protocol import Limits
 from shared.telemetry import format_link_table
 
 
@@ -132,11 +133,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_demo(ns, scheme: str, params: dict) -> int:
     quiet = ["--latency-every", str(ns.latency_every if ns.verbose else 0)]  # the receiver's line has every link
+    limit = []  # a --size over the default frame limit raises every service's limit with it
+    if ns.size * ns.size > Limits().max_frame_pixels:
+        limit = ["--max-pixels", str(ns.size * ns.size)]
     argv = {
-        "receiver": ["--exit-on-eos", "--reference", "--latency-every", str(ns.latency_every),
+        "receiver": [*limit, "--exit-on-eos", "--reference", "--latency-every", str(ns.latency_every),
                      "--latency-window", str(ns.latency_every or 10)] + (["--out", str(ns.out)] if ns.out else []),
-        "proxy": ["--exit-on-eos", *quiet] + forward(ns._groups["channel"], ns),
-        "transmitter": ["--reference", "--source", ns.source, "--frames", str(ns.frames), "--size", str(ns.size),
+        "proxy": [*limit, "--exit-on-eos", *quiet] + forward(ns._groups["channel"], ns),
+        "transmitter": [*limit, "--reference", "--source", ns.source, "--frames", str(ns.frames), "--size", str(ns.size),
                         "--fps", str(ns.fps), "--window", str(ns.window), *quiet] + forward(ns._groups["scheme"], ns),
     }
     what = f"{ns.frames} frames" if ns.frames else "frames until Ctrl-C"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 import msgpack
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from shared.protocol import STREAM_ID_PATTERN, ProtocolError
 
@@ -23,8 +23,8 @@ class Feedback(BaseModel):
 
     type: Literal["probe_ack", "refused", "ack"]
     stream_id: str = Field(default="default", pattern=STREAM_ID_PATTERN)  # as in the header
-    seq: int
-    ok: bool = True  # the frame decoded (for acks)
+    seq: StrictInt = Field(ge=-1, lt=2**63)  # strict: True is not frame 1; -1 = before any frame
+    ok: StrictBool = True  # the frame decoded (for acks)
     snr_db: float | None = None  # the channel SNR the frame saw, from its CSI
     decode_ms: float | None = Field(default=None, ge=0, le=3.6e6)  # the receiver's work on this frame (for pacing)
     reason: str | None = Field(default=None, max_length=MAX_REASON_BYTES)  # why a probe was refused

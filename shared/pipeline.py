@@ -107,7 +107,7 @@ class FrameDecoder:
             self._decoders.move_to_end(key)
             return self._decoders[key]
         try:
-            params = spec.params.model_validate(header.scheme_params)
+            params = spec.params.model_validate(header.scheme_params, strict=True)  # as the sender dumped them: no coercion
         except ValidationError as exc:
             raise ProtocolError("bad_params", f"{header.scheme}: {exc.errors()[0]['msg']}") from None
         dec = spec.receive(params)

@@ -1,11 +1,15 @@
 """The versioned wire format: one multipart ZeroMQ message per frame.
 
-A message is ``[header, payload_0, payload_1, ...]``:
+A message is ``[header, payload_0, payload_1, ..., csi]``:
 
 * ``header`` is msgpack, validated by pydantic (:class:`Header`). It is the
   control channel: assumed error-free, but its bytes are counted in the rate.
 * each payload is raw little-endian complex64 channel symbols, described by
   ``header.payloads[i]``.
+* ``csi`` (only once the proxy has set ``header.channel``): the receiver's
+  estimate of each coherence block's gain, raw complex64, ``channel.n_blocks``
+  of them. It is binary, not in the header, because fast fading (one block a
+  symbol) makes it as long as the payloads.
 
 No pickle anywhere. Every size and count is bounded by :class:`Limits`, and
 :func:`decode` raises :class:`ProtocolError` (with a short machine-readable
@@ -19,9 +23,9 @@ from typing import Any, Literal
 
 import msgpack
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the CSI moved out of the header into its own binary part
 SYMBOL_DTYPE = np.dtype("<c8")  # little-endian complex64, 8 bytes a symbol
 
 
@@ -42,6 +46,7 @@ class Limits(BaseModel):
     max_payloads: int = 32  # the richest scheme sends ~6 parts
     max_symbols_per_payload: int = 1 << 22  # 4 Mi symbols = 32 MiB: a 1080p frame at CBR 1/2
     max_message_bytes: int = 64 * 1024 * 1024  # hard cap on one whole message
+    max_frame_pixels: int = 2560 * 1440  # a frame's area sets the decoder's work: 1440p (~3.7 MP) is the default ceiling
 
 
 class Kind(str, Enum):
@@ -57,17 +62,18 @@ class PayloadDescriptor(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     role: Literal["analog", "digital"]
-    n_symbols: int = Field(ge=0)
+    n_symbols: StrictInt = Field(ge=0)  # strict: a bool or a float is not a count
     dtype: Literal["complex64"] = "complex64"
 
 
 class ChannelState(BaseModel):
     """What the proxy did to a frame, as the receiver is allowed to know it.
 
-    ``csi`` holds the receiver's *estimate* of the gain of each coherence
-    block, ``[re, im]`` pairs, one per ``block_len`` symbols counted over the
-    concatenation of all payloads. ``n0`` is the noise variance per complex
-    symbol (SNR = 1/n0 for unit-power symbols).
+    :attr:`csi` holds the receiver's *estimate* of the gain of each coherence
+    block, one per ``block_len`` symbols counted over the concatenation of all
+    payloads; it travels as the message's last part, not in the header.
+    ``n0`` is the noise variance per complex symbol (SNR = 1/n0 for unit-power
+    symbols).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -75,27 +81,44 @@ class ChannelState(BaseModel):
     model: Literal["awgn", "rayleigh", "rician"]
     snr_db: float
     n0: float = Field(gt=0)
-    block_len: int = Field(ge=1)
-    csi: list[tuple[float, float]]
+    block_len: StrictInt = Field(ge=1)
+    n_blocks: StrictInt = Field(ge=1)
+    _csi: np.ndarray | None = PrivateAttr(default=None)
+
+    @classmethod
+    def with_csi(cls, csi: np.ndarray, **fields) -> "ChannelState":
+        state = cls(n_blocks=int(np.size(csi)), **fields)
+        state._csi = np.ascontiguousarray(csi, dtype=SYMBOL_DTYPE).reshape(-1)  # (n_blocks,)
+        return state
+
+    @property
+    def csi(self) -> np.ndarray:
+        """(n_blocks,) complex64 gain estimates."""
+        if self._csi is None:
+            raise ValueError("channel state without its CSI part")
+        return self._csi
 
 
 # a stream id names files at the receiver: letters, digits, '_', '-', '.', not starting with '.'
 STREAM_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
 
 
+MAX_HOPS = 16  # a frame passes 9 named events; a peer may not make every service copy thousands
+
+
 class Header(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int
+    version: StrictInt  # strict ints throughout: True is not version 1, 3.0 is not frame 3
     kind: Kind
     stream_id: str = Field(default="default", pattern=STREAM_ID_PATTERN)
-    seq: int = Field(ge=0)
+    seq: StrictInt = Field(ge=0, lt=2**63)
     scheme: str = Field(default="", max_length=64)
     scheme_params: dict[str, Any] = Field(default_factory=dict)
-    height: int = Field(default=0, ge=0, le=8192)
-    width: int = Field(default=0, ge=0, le=8192)
+    height: StrictInt = Field(default=0, ge=0, le=8192)
+    width: StrictInt = Field(default=0, ge=0, le=8192)
     payloads: list[PayloadDescriptor] = Field(default_factory=list)
-    hops: dict[str, float] = Field(default_factory=dict)  # event -> wall-clock seconds
+    hops: dict[str, float] = Field(default_factory=dict, max_length=MAX_HOPS)  # event -> wall-clock seconds
     channel: ChannelState | None = None
 
     @property
@@ -117,6 +140,8 @@ def encode(header: Header, payloads: list[np.ndarray]) -> list[bytes | memoryvie
         if arr.size != desc.n_symbols:
             raise ValueError(f"payload {desc.name!r}: {arr.size} symbols, descriptor says {desc.n_symbols}")
         frames.append(memoryview(arr).cast("B"))
+    if header.channel is not None:
+        frames.append(memoryview(header.channel.csi).cast("B"))
     return frames
 
 
@@ -141,6 +166,8 @@ def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
         raise ProtocolError("malformed_header", f"{where}: {first['msg']}") from None
     if header.kind != Kind.FRAME and (header.payloads or header.channel is not None):
         raise ProtocolError("malformed_header", f"a {header.kind.value} message carries no payloads and no channel state")
+    if header.height * header.width > limits.max_frame_pixels:
+        raise ProtocolError("oversized", f"a {header.width}x{header.height} frame is over {limits.max_frame_pixels} pixels")
     if len(header.payloads) > limits.max_payloads:
         raise ProtocolError("oversized", f"{len(header.payloads)} payloads > {limits.max_payloads}")
     for desc in header.payloads:
@@ -162,9 +189,11 @@ def decode(frames: list[bytes | memoryview], limits: Limits) -> tuple[Header, li
         raise ProtocolError("oversized", f"message of {total} bytes > {limits.max_message_bytes}")
     header = decode_header(frames[0], limits)
     body = frames[1:]
-    if len(body) != len(header.payloads):
+    expected_parts = len(header.payloads) + (header.channel is not None)  # + the CSI part once the proxy set it
+    if len(body) != expected_parts:
         raise ProtocolError(
-            "payload_count", f"{len(body)} payload frames for {len(header.payloads)} descriptors"
+            "payload_count", f"{len(body)} parts after the header for {len(header.payloads)} payloads"
+                             + (" and the CSI" if header.channel is not None else "")
         )
     payloads = []
     for desc, frame in zip(header.payloads, body):
@@ -177,4 +206,15 @@ def decode(frames: list[bytes | memoryview], limits: Limits) -> tuple[Header, li
         if not np.isfinite(sym).all():
             raise ProtocolError("non_finite", f"payload {desc.name!r} holds NaN or Inf symbols")
         payloads.append(sym)
+    if header.channel is not None:
+        header.channel._csi = _csi_part(body[-1], header.channel)
     return header, payloads
+
+
+def _csi_part(frame: bytes | memoryview, channel: ChannelState) -> np.ndarray:
+    if len(frame) != channel.n_blocks * SYMBOL_DTYPE.itemsize:
+        raise ProtocolError("payload_length", f"CSI part of {len(frame)} bytes for {channel.n_blocks} blocks")
+    csi = np.frombuffer(frame, dtype=SYMBOL_DTYPE)  # (n_blocks,)
+    if not np.isfinite(csi).all():
+        raise ProtocolError("non_finite", "the CSI holds NaN or Inf")
+    return csi

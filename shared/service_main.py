@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from shared.cli import UsageError
+from shared.protocol import Limits
 from shared.transport import StopFlag
 
 
@@ -28,9 +29,18 @@ def add_service_args(parser: argparse.ArgumentParser) -> None:
                         help="log a per-link latency line (p50/p95) every S seconds; 0 = never (default: %(default)s)")
     parser.add_argument("--latency-window", type=float, default=10.0, metavar="S",
                         help="... over the frames of the last S seconds (default: %(default)s)")
+    parser.add_argument("--max-pixels", type=int, default=Limits().max_frame_pixels, metavar="N",
+                        help="largest frame (height x width) this service accepts: it bounds the work one message "
+                             "can cause (default: %(default)s, 2560x1440)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for model and decoder maths (default: %(default)s: the three services "
                              "share small machines, and torch's thread pool collapses when oversubscribed)")
+
+
+def limits_from_args(ns: argparse.Namespace) -> Limits:
+    if not 16 * 16 <= ns.max_pixels <= 8192 * 8192:
+        raise UsageError("--max-pixels must be within [256, 67108864] (16x16 to 8192x8192)")
+    return Limits(max_frame_pixels=ns.max_pixels)
 
 
 def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service]) -> dict:

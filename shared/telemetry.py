@@ -34,7 +34,6 @@ LINK_KINDS: dict[str, str] = {
     "tx_queue": "queue", "tx_encode": "service", "tx_to_proxy": "network", "channel": "channel",
     "proxy_to_rx": "network", "rx_queue": "queue", "rx_decode": "service", "end_to_end": "total",
 }
-MAX_SAMPLES = 100_000  # per link: hours of video at 10 fps, bounded memory
 HOP_NAMES = frozenset(h for pair in LINKS.values() for h in pair)
 
 
@@ -44,17 +43,49 @@ def link_ms(hops: dict[str, float]) -> dict[str, float]:
             if start in hops and end in hops}
 
 
-class LinkStats:
-    """Latency samples per link, in milliseconds."""
+class LatencyHistogram:
+    """Milliseconds in log-spaced bins: fixed memory however long a stream runs (a soak must not
+    grow), exact count, mean and max, percentiles within BIN_RATIO (1 %) of the true value."""
+
+    BIN_RATIO = 1.01  # each bin 1 % wider than the last: percentiles to 1 %
+    LOW_MS, HIGH_MS = 1e-3, 1e7  # 1 us to almost 3 h; values outside land in the end bins
+    N_BINS = int(np.ceil(np.log(HIGH_MS / LOW_MS) / np.log(BIN_RATIO))) + 2  # + one bin below, one above
 
     def __init__(self) -> None:
-        self.samples: dict[str, deque[float]] = {name: deque(maxlen=MAX_SAMPLES) for name in LINKS}
+        self.counts = np.zeros(self.N_BINS, np.int64)  # (N_BINS,)
+        self.n, self.total, self.max = 0, 0.0, -np.inf
+
+    def add(self, ms: float) -> None:
+        if ms <= self.LOW_MS:
+            i = 0
+        else:
+            i = min(self.N_BINS - 1, 1 + int(np.log(ms / self.LOW_MS) / np.log(self.BIN_RATIO)))
+        self.counts[i] += 1
+        self.n += 1
+        self.total += ms
+        self.max = max(self.max, ms)
+
+    def percentile(self, q: float) -> float:
+        """The ``q``-th percentile (0-100): the geometric middle of the bin holding that rank, never above max."""
+        rank = max(1, int(np.ceil(q / 100.0 * self.n)))
+        i = int(np.searchsorted(np.cumsum(self.counts), rank))
+        if i == 0:
+            return min(self.max, self.LOW_MS)
+        middle = self.LOW_MS * self.BIN_RATIO ** (i - 0.5)
+        return float(min(self.max, middle))
+
+
+class LinkStats:
+    """Latency per link, in milliseconds, as fixed-size histograms."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, LatencyHistogram] = {name: LatencyHistogram() for name in LINKS}
         self.first: dict[str, float] = {}  # hop -> earliest timestamp seen
         self.last: dict[str, float] = {}  # hop -> latest timestamp seen
 
     def add(self, hops: dict[str, float]) -> None:
         for name, ms in link_ms(hops).items():
-            self.samples[name].append(ms)
+            self.links[name].add(ms)
         for hop, t in hops.items():
             if hop not in HOP_NAMES:
                 continue  # a peer's invented hop names must not grow this without bound
@@ -68,15 +99,15 @@ class LinkStats:
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
-        for name, values in self.samples.items():
-            if values:
-                arr = np.asarray(values)
+        for name, hist in self.links.items():
+            if hist.n:
                 out[name] = {
-                    "p50_ms": float(np.percentile(arr, 50)),
-                    "p95_ms": float(np.percentile(arr, 95)),
-                    "p99_ms": float(np.percentile(arr, 99)),
-                    "max_ms": float(arr.max()),
-                    "n": int(arr.size),
+                    "p50_ms": hist.percentile(50),
+                    "p95_ms": hist.percentile(95),
+                    "p99_ms": hist.percentile(99),
+                    "max_ms": float(hist.max),
+                    "mean_ms": hist.total / hist.n,
+                    "n": hist.n,
                 }
         return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -54,3 +55,23 @@ class ServiceThread:
             raise RuntimeError("service did not stop")
         self.service.close()
         return self.result
+
+
+def faded_frame(small_frame, stream_id: str = "default", channel=None) -> list[bytes]:
+    """A digital frame as the proxy sends it on (faded, with its CSI part), for ``stream_id``."""
+    import msgpack
+
+    from shared.config import ChannelConfig
+    from shared.pipeline import ChannelStage, FrameEncoder
+    from shared.protocol import encode
+
+    header, symbols, _ = FrameEncoder("digital", SMALL_DIGITAL, stream_id="cam1").encode(small_frame, 0)
+    header, faded, _ = ChannelStage(channel or ChannelConfig(snr_db=30)).process(header, symbols)
+    frames = [bytes(f) for f in encode(header, faded)]
+    head = msgpack.unpackb(frames[0])
+    return [msgpack.packb({**head, "stream_id": stream_id}), *frames[1:]]
+
+
+def as_zmq_frames(frames: list[bytes]) -> list:
+    """What recv_multipart(copy=False) hands a service: objects with a ``buffer``."""
+    return [SimpleNamespace(buffer=memoryview(f)) for f in frames]

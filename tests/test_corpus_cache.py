@@ -172,11 +172,11 @@ def test_the_diffusion_stage_needs_the_exported_jscc(tmp_path, monkeypatch, caps
 
 def test_eval_stream_ids_fit_the_header_for_long_corpus_names():
     from shared.evaluate.runner import stream_id
-    from shared.protocol import Header
+    from shared.protocol import PROTOCOL_VERSION, Header
 
     long_a, long_b = "stargan-v2-celebahq-afhq-" + "a" * 60 + ".jpg", "stargan-v2-celebahq-afhq-" + "b" * 60 + ".jpg"
     odd = "bsds-12 003 (copy).jpg"  # a space and brackets: outside the stream-id alphabet
     ids = {stream_id(long_a, 0), stream_id(long_b, 0), stream_id(long_a, 1), stream_id("short.jpg", 0), stream_id(odd, 0)}
     assert len(ids) == 5 and stream_id("short.jpg", 0) == "eval-short.jpg-0"
     for sid in ids:
-        Header(version=1, kind="frame", stream_id=sid, seq=0)  # the header accepts each
+        Header(version=PROTOCOL_VERSION, kind="frame", stream_id=sid, seq=0)  # the header accepts each

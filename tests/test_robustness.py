@@ -10,7 +10,7 @@ from receiver.service import ReceiverService, ReceiverSettings
 from shared import protocol
 from shared.config import ChannelConfig
 from shared.pipeline import ChannelStage, FrameEncoder
-from shared.protocol import Limits
+from shared.protocol import PROTOCOL_VERSION, Limits
 from shared.transport import StopFlag
 from tests.conftest import SMALL_DIGITAL, ServiceThread
 
@@ -22,17 +22,17 @@ def bad_messages(good: list[bytes]) -> dict[str, list[bytes]]:
     big = {**head, "payloads": [{"name": "image", "role": "digital", "n_symbols": 8000}] * 2}
     return {
         "malformed_header": [b"\x00not msgpack\xff"] + good[1:],
-        "wrong_version": [msgpack.packb({**head, "version": 2})] + good[1:],
-        "payload_length": [good[0], good[1][: len(good[1]) // 2]],  # truncated payload
+        "wrong_version": [msgpack.packb({**head, "version": PROTOCOL_VERSION + 1})] + good[1:],
+        "payload_length": [good[0], good[1][: len(good[1]) // 2], *good[2:]],  # truncated payload (CSI kept)
         "payload_count": [good[0]],
-        "non_finite": [good[0], np.full(len(good[1]) // 8, np.nan, np.complex64).tobytes()],
+        "non_finite": [good[0], np.full(len(good[1]) // 8, np.nan, np.complex64).tobytes(), *good[2:]],
         "oversized": [msgpack.packb(big), b"\0" * 64_000, b"\0" * 64_000],
     }
 
 
 def extra_bad(good: list[bytes]) -> list[list[bytes]]:
     """Also a payload longer than its descriptor (counted as payload_length)."""
-    return [[good[0], good[1] + b"\0" * 16]]
+    return [[good[0], good[1] + b"\0" * 16, *good[2:]]]
 
 
 def good_frame(small_frame, seq: int, faded: bool) -> list[bytes]:

@@ -1,7 +1,5 @@
 """Nothing a peer sends chooses a file path: stream ids are a safe alphabet, the receiver writes only
 inside --out and never over another run's frames; a NaN SNR in feedback is refused."""
-from types import SimpleNamespace
-
 import msgpack
 import numpy as np
 import pytest
@@ -12,27 +10,9 @@ from shared import feedback
 from shared.pipeline import FrameEncoder
 from shared.protocol import Limits, ProtocolError, decode
 from shared.transport import StopFlag
-from tests.conftest import SMALL_DIGITAL
+from tests.conftest import SMALL_DIGITAL, as_zmq_frames, faded_frame
 
 HOSTILE_IDS = ["../../x", "/abs/dir/x", "a\x00b", ".hidden", "a/b", "", "x" * 65, "é"]
-
-
-def faded_frame(small_frame, stream_id: str = "default") -> list[bytes]:
-    from shared.channel.simulator import ChannelSimulator, apply_channel
-    from shared.config import ChannelConfig
-    from shared.protocol import encode
-
-    header, symbols, _ = FrameEncoder("digital", SMALL_DIGITAL, stream_id="cam1").encode(small_frame, 0)
-    real = ChannelSimulator(ChannelConfig(snr_db=30)).realize(0, header.n_symbols)
-    header = header.model_copy(update={"channel": real.state("awgn")})
-    frames = [bytes(f) for f in encode(header, apply_channel(symbols, real))]
-    head = msgpack.unpackb(frames[0])
-    return [msgpack.packb({**head, "stream_id": stream_id}), *frames[1:]]
-
-
-def as_zmq_frames(frames: list[bytes]) -> list:
-    """What recv_multipart(copy=False) hands the receiver: objects with a ``buffer``."""
-    return [SimpleNamespace(buffer=memoryview(f)) for f in frames]
 
 
 @pytest.mark.parametrize("stream_id", HOSTILE_IDS)
@@ -78,11 +58,10 @@ def test_nan_snr_in_feedback_is_refused():
 
 def test_control_messages_with_payloads_are_refused():
     """A probe or end of stream carrying a payload descriptor used to crash the proxy on re-encoding."""
-    head = {"version": 1, "kind": "probe", "stream_id": "cam1", "seq": 0,
-            "payloads": [{"name": "image", "role": "digital", "n_symbols": 1}]}
     from shared.protocol import PROTOCOL_VERSION
 
-    head["version"] = PROTOCOL_VERSION
+    head = {"version": PROTOCOL_VERSION, "kind": "probe", "stream_id": "cam1", "seq": 0,
+            "payloads": [{"name": "image", "role": "digital", "n_symbols": 1}]}
     with pytest.raises(ProtocolError) as err:
         decode([msgpack.packb(head), np.zeros(1, np.complex64).tobytes()], Limits())
     assert err.value.reason == "malformed_header"
@@ -110,7 +89,7 @@ def test_a_frame_without_its_payload_is_dropped_not_a_crash(small_frame):
     decoder.decode(header, payloads)  # the stream's decoder is now cached
     head = msgpack.unpackb(frames[0])
     head["payloads"] = []
-    header, payloads = decode([msgpack.packb(head)], Limits())
+    header, payloads = decode([msgpack.packb(head), frames[-1]], Limits())  # the header and the CSI part only
     with pytest.raises(ProtocolError) as err:
         decoder.decode(header, payloads)
     assert err.value.reason == "payload_count"

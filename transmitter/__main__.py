@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from shared.cli import CliParser, UsageError, exit_now, run_cli
 from shared.cli_options import add_endpoint_args, add_scheme_args, endpoints_from_args, scheme_from_args
-from shared.service_main import add_service_args, run_service
+from shared.service_main import add_service_args, limits_from_args, run_service
 from shared.sources import SourceError, open_source
 
 
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = TransmitterSettings(frames=ns.frames, fps=ns.fps, wait_ready_s=ns.wait_ready,
                                        send_reference=ns.reference, hwm=ns.hwm, window=ns.window,
                                        latency_every_s=ns.latency_every, latency_window_s=ns.latency_window)
+        limits = limits_from_args(ns)
         run_service("transmitter", ns, lambda: TransmitterService(
-            iter(source), FrameEncoder(scheme, params, ns.stream_id), endpoints, settings, StopFlag()))
+            iter(source), FrameEncoder(scheme, params, ns.stream_id), endpoints, settings, StopFlag(), limits))
         return 0
 
     return run_cli("semcom transmitter", body)

@@ -76,15 +76,15 @@ class TransmitterSettings:
 class TransmitterService:
     def __init__(self, frames: Iterable[np.ndarray], encoder: FrameEncoder, endpoints: Endpoints,
                  settings: TransmitterSettings, stop: StopFlag, limits: Limits = Limits()):
-        self.frames, self.encoder, self.settings, self.stop = frames, encoder, settings, stop
+        self.frames, self.encoder, self.settings, self.stop, self.limits = frames, encoder, settings, stop, limits
         self.counters = Counters()
         self.latency = RollingLatency(logging.getLogger("transmitter.latency"), settings.latency_every_s,
                                       settings.latency_window_s)
-        self.symbols: list[int] = []
-        self.source_bits: list[int] = []
+        self.symbols_sum, self.source_bits_sum = 0, 0  # running totals over frames_sent: constant memory
         self.last_feedback: feedback.Feedback | None = None
         self.last_acked = -1  # highest frame seq the receiver acknowledged
         self.settled = -1  # highest seq acknowledged or presumed lost: frames above it hold a credit
+        self.next_seq = 0  # the seq the next frame sent gets: an ack at or above it acknowledges nothing sent
         self._last_send_t = 0.0  # monotonic time of the last frame sent
         self._sent_at: dict[int, float] = {}  # seq -> monotonic send time, for round trips
         self._rtts: deque[float] = deque(maxlen=RTT_HISTORY)
@@ -119,6 +119,9 @@ class TransmitterService:
             except protocol.ProtocolError as exc:
                 self.counters[f"feedback_dropped.{exc.reason}"] += 1
         for fb in got:
+            if fb.type == "ack" and fb.stream_id == self.encoder.stream_id and fb.seq >= self.next_seq:
+                self.counters["feedback_dropped.unsent_seq"] += 1  # e.g. a forged 2**63 that would open the window for good
+                continue
             if fb.type == "ack" and fb.stream_id == self.encoder.stream_id:
                 self.last_acked = max(self.last_acked, fb.seq)
                 self.settled = max(self.settled, fb.seq)  # a FIFO link: earlier frames not acked were lost
@@ -237,6 +240,9 @@ class TransmitterService:
         first = next(rest, None)
         if first is None:
             raise UsageError("the source delivered no frame")
+        if first.shape[0] * first.shape[1] > self.limits.max_frame_pixels:
+            raise UsageError(f"{first.shape[1]}x{first.shape[0]} frames are over --max-pixels "
+                             f"{self.limits.max_frame_pixels}: the proxy and receiver would drop every one")
         if s.wait_ready_s > 0:  # the receiver prepares its decoder while this side warms up
             self._send(self._control(Kind.PROBE, 0), block=False)
         try:
@@ -265,6 +271,7 @@ class TransmitterService:
                     break  # the source has ended
                 if self._send_frame(item, seq, live=capture is not None):
                     seq += 1
+                    self.next_seq = seq
         finally:
             if capture is not None:
                 capture.stop()
@@ -294,8 +301,8 @@ class TransmitterService:
         self.counters["frames_sent"] += 1
         self._encode_s.append(header.hops["tx_encoded"] - header.hops["tx_start"])
         self.latency.add(header.hops)
-        self.symbols.append(header.n_symbols)
-        self.source_bits.append(sum(p.bits for p in encoded.payloads))
+        self.symbols_sum += header.n_symbols
+        self.source_bits_sum += sum(p.bits for p in encoded.payloads)
         if self.ref is not None:
             try:
                 self.ref.send_multipart(reference.pack(header.stream_id, seq, item.frame), flags=zmq.NOBLOCK)
@@ -319,11 +326,12 @@ class TransmitterService:
 
     def stats(self) -> dict:
         dropped = sum(v for k, v in self.counters.items() if k.startswith("frames_dropped."))
+        sent = self.counters["frames_sent"]
         return {
             "counters": dict(self.counters),
             "frames_dropped": dropped,
             "ack_timeout_s": self._ack_timeout(),
-            "symbols_per_frame": float(np.mean(self.symbols)) if self.symbols else 0.0,
-            "source_bits_per_frame": float(np.mean(self.source_bits)) if self.source_bits else 0.0,
+            "symbols_per_frame": self.symbols_sum / sent if sent else 0.0,
+            "source_bits_per_frame": self.source_bits_sum / sent if sent else 0.0,
             "last_feedback": self.last_feedback.model_dump() if self.last_feedback else None,
         }

@@ -33,13 +33,7 @@ class Realization:
 
     def state(self, model: str) -> ChannelState:
         """The part of the realisation that the receiver is told (the header's CSI)."""
-        return ChannelState(
-            model=model,
-            snr_db=self.snr_db,
-            n0=self.n0,
-            block_len=self.block_len,
-            csi=[(float(h.real), float(h.imag)) for h in self.csi],
-        )
+        return ChannelState.with_csi(self.csi, model=model, snr_db=self.snr_db, n0=self.n0, block_len=self.block_len)
 
 
 class ChannelSimulator:

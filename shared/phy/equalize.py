@@ -9,18 +9,13 @@ from shared.protocol import ChannelState
 MIN_GAIN_POWER = 1e-12  # a deep fade: keep the division finite; the noise variance says "unreliable"
 
 
-def csi_array(state: ChannelState) -> np.ndarray:
-    """The header's CSI as complex gains, shape (n_blocks,)."""
-    return np.array([complex(re, im) for re, im in state.csi], dtype=np.complex128)
-
-
 def equalize(y: np.ndarray, state: ChannelState) -> tuple[np.ndarray, np.ndarray]:
     """x_hat = y / h_hat per symbol, with the effective noise variance n0 / |h_hat|^2.
 
     ``y``: (N,) complex received symbols (all payloads concatenated).
     Returns ``(x_hat, noise_var)``, both (N,): complex64 and float32.
     """
-    h = expand_blocks(csi_array(state), state.block_len, y.size)  # (N,)
+    h = expand_blocks(state.csi.astype(np.complex128), state.block_len, y.size)  # (N,)
     if h.size != y.size:
         raise ValueError(f"CSI covers {h.size} symbols, frame has {y.size}")
     power = np.maximum(np.abs(h) ** 2, MIN_GAIN_POWER)  # (N,)
