@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         from shared.transport import StopFlag
 
         limits = limits_from_args(ns)
-        run_service("proxy", ns, lambda: ProxyService(
+        run_service("proxy", ns, lambda security: ProxyService(
             channel, endpoints, StopFlag(), hwm=ns.hwm, limits=limits, exit_on_eos=ns.exit_on_eos,
-            latency_every_s=ns.latency_every, latency_window_s=ns.latency_window))
+            latency_every_s=ns.latency_every, latency_window_s=ns.latency_window, security=security))
         return 0
 
     return run_cli("semcom proxy", body)

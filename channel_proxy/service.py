@@ -23,6 +23,7 @@ from shared import protocol
 from shared.config import ChannelConfig, Endpoints
 from shared.pipeline import ChannelStage
 from shared.protocol import Header, Kind, Limits
+from shared.security import LinkSecurity
 from shared.telemetry import Counters, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
@@ -43,15 +44,15 @@ class _InFlight:
 class ProxyService:
     def __init__(self, channel: ChannelConfig, endpoints: Endpoints, stop: StopFlag, *, hwm: int = 2,
                  limits: Limits = Limits(), exit_on_eos: bool = False, latency_every_s: float = 10.0,
-                 latency_window_s: float = 10.0):
+                 latency_window_s: float = 10.0, security: LinkSecurity | None = None):
         self.stage = ChannelStage(channel)
         self.latency = RollingLatency(logging.getLogger("proxy.latency"), latency_every_s, latency_window_s)
         self.stop, self.limits, self.exit_on_eos = stop, limits, exit_on_eos
         self.counters = Counters()
         self.ctx = zmq.Context.instance()
-        self.inp = make_socket(self.ctx, zmq.PULL, hwm=hwm, limits=limits,
+        self.inp = make_socket(self.ctx, zmq.PULL, hwm=hwm, limits=limits, security=security, link="proxy_in",
                                bind=endpoint(endpoints.bind_host, endpoints.proxy_in_port))
-        self.out = make_socket(self.ctx, zmq.PUSH, hwm=hwm, limits=limits,
+        self.out = make_socket(self.ctx, zmq.PUSH, hwm=hwm, limits=limits, security=security, link="proxy_out",
                                bind=endpoint(endpoints.bind_host, endpoints.proxy_out_port))
         self.line: list[_InFlight] = []  # heap by release time
         self.line_bytes = 0  # symbol bytes held in the line

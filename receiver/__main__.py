@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                                     use_reference=ns.reference, hwm=ns.hwm, latency_every_s=ns.latency_every,
                                     latency_window_s=ns.latency_window)
         limits = limits_from_args(ns)
-        run_service("receiver", ns, lambda: ReceiverService(endpoints, settings, StopFlag(), limits))
+        run_service("receiver", ns, lambda security: ReceiverService(endpoints, settings, StopFlag(), limits, security))
         return 0
 
     return run_cli("semcom receiver", body)

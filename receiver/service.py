@@ -10,7 +10,9 @@ A reader thread takes messages off the socket as they arrive and stamps
 ``rx_recv``; the decoder stamps ``rx_start`` when it begins, so the time a
 frame waits for a busy decoder is measured (``rx_queue``), not hidden in the
 network link. The reader's queue is bounded (``hwm``): back-pressure still
-reaches the proxy.
+reaches the proxy. The reader also keeps the link alive (:mod:`shared.liveness`):
+it answers the transmitter's heartbeats every interval, even while the decoder
+is busy, and recreates its input socket when upstream has been silent too long.
 """
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ import zmq
 from receiver.sink import FrameSink, UnsafePath
 from shared import feedback
 from shared.config import Endpoints
+from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS, Silence
 from shared.pipeline import FrameDecoder
 from shared.protocol import Kind, Limits, ProtocolError
 from shared.reference import ReferenceStore
+from shared.security import LinkSecurity
 from shared.schemes.base import DecodeFailure
 from shared.telemetry import Counters, LinkStats, RollingLatency, link_ms
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
@@ -59,8 +63,9 @@ class ReceiverSettings:
 
 
 class ReceiverService:
-    def __init__(self, endpoints: Endpoints, settings: ReceiverSettings, stop: StopFlag, limits: Limits = Limits()):
-        self.settings, self.stop, self.limits = settings, stop, limits
+    def __init__(self, endpoints: Endpoints, settings: ReceiverSettings, stop: StopFlag, limits: Limits = Limits(),
+                 security: LinkSecurity | None = None):
+        self.settings, self.stop, self.limits, self.security = settings, stop, limits, security
         self.decoder = FrameDecoder()
         self.counters = Counters()
         self.links = LinkStats()
@@ -74,13 +79,16 @@ class ReceiverService:
         self.last_good: OrderedDict[str, np.ndarray] = OrderedDict()  # per stream, bounded like the decoders
         self.refs = ReferenceStore()
         self.ctx = zmq.Context.instance()
-        self.inp = make_socket(self.ctx, zmq.PULL, hwm=settings.hwm, limits=limits,
-                               connect=endpoint(endpoints.proxy_host, endpoints.proxy_out_port))
-        self.fb = make_socket(self.ctx, zmq.PUB, hwm=100, limits=limits,
+        self._upstream = endpoint(endpoints.proxy_host, endpoints.proxy_out_port)
+        self.inp = self._connect_input()
+        self._fb_lock = threading.Lock()  # the feedback socket is shared by the decoder (acks) and the reader (heartbeats)
+        self._heartbeat_seq = -1  # newest transmitter heartbeat heard: echoed, so the transmitter knows the path works
+        self.fb = make_socket(self.ctx, zmq.PUB, hwm=100, limits=limits, security=security, link="feedback",
                               bind=endpoint(endpoints.bind_host, endpoints.feedback_port))
         self.ref = None
         if settings.use_reference:
             self.ref = make_socket(self.ctx, zmq.SUB, hwm=settings.hwm + 8, limits=limits, subscribe=True,
+                                   security=security, link="reference",
                                    connect=endpoint(endpoints.transmitter_host, endpoints.reference_port))
         self.sink = FrameSink(settings.out_dir) if settings.out_dir else None
         self._inbox: queue.Queue[tuple[float, list[zmq.Frame]]] = queue.Queue(maxsize=max(1, settings.hwm))
@@ -93,9 +101,19 @@ class ReceiverService:
             self._reader.join(timeout=2.0)
         close_sockets((self.inp, self.fb, self.ref), flush=not self.stop)
 
+    def _connect_input(self) -> zmq.Socket:
+        return make_socket(self.ctx, zmq.PULL, hwm=self.settings.hwm, limits=self.limits, security=self.security,
+                           link="proxy_out", connect=self._upstream)
+
     def _read(self) -> None:
-        """The reader thread (the only user of ``inp``): arrival time + message into the bounded inbox."""
+        """The reader thread (the only user of ``inp``): arrival time + message into the bounded inbox;
+        heartbeats to the transmitter; a fresh input socket after a silence (see shared.liveness)."""
+        upstream, next_beat = Silence(), 0.0
         while self._reading.is_set():
+            next_beat = self._heartbeat_due(next_beat)
+            if upstream.expired():
+                self._reconnect_input()
+                upstream.heard()
             if not self.inp.poll(IDLE_POLL_MS):
                 continue
             item = (time.time(), self.inp.recv_multipart(copy=False))
@@ -104,7 +122,25 @@ class ReceiverService:
                     self._inbox.put(item, timeout=IDLE_POLL_MS / 1000)
                     break
                 except queue.Full:
-                    continue
+                    next_beat = self._heartbeat_due(next_beat)  # a long decode must not look like a dead receiver
+            upstream.heard()  # (after the wait: waiting for the decoder is not silence from upstream)
+
+    def _heartbeat_due(self, due: float) -> float:
+        """Send the heartbeat if ``due`` (monotonic) has come; returns when the next one is due."""
+        if time.monotonic() < due:
+            return due
+        self._send_feedback(feedback.Feedback(type="heartbeat", seq=self._heartbeat_seq))
+        return time.monotonic() + HEARTBEAT_INTERVAL_S
+
+    def _reconnect_input(self) -> None:
+        """Upstream has been silent for the liveness period: a new connection to the proxy (libzmq
+        gives up on one it closed for a protocol error, e.g. an oversized message)."""
+        self.counters["input_reconnects"] += 1
+        (log.info if self.counters["input_reconnects"] == 1 else log.debug)(
+            "nothing from upstream for %.0f s: reconnecting to %s", HEARTBEAT_LIVENESS * HEARTBEAT_INTERVAL_S,
+            self._upstream)
+        self.inp.close(linger=0)
+        self.inp = self._connect_input()
 
     def _keep_last_good(self, stream_id: str, frame: np.ndarray) -> None:
         self.last_good[stream_id] = frame
@@ -113,10 +149,11 @@ class ReceiverService:
             self.last_good.popitem(last=False)
 
     def _send_feedback(self, fb: feedback.Feedback) -> None:
-        try:
-            self.fb.send(feedback.pack(fb), flags=zmq.NOBLOCK)
-        except zmq.Again:
-            self.counters["feedback_dropped"] += 1
+        with self._fb_lock:
+            try:
+                self.fb.send(feedback.pack(fb), flags=zmq.NOBLOCK)
+            except zmq.Again:
+                self.counters["feedback_dropped"] += 1
 
     def _drain_references(self) -> None:
         while self.ref is not None and self.ref.poll(0):
@@ -141,6 +178,9 @@ class ReceiverService:
                 self._send_feedback(feedback.refusal(header.stream_id, header.seq, str(exc)))
                 return True
             self._send_feedback(feedback.Feedback(type="probe_ack", stream_id=header.stream_id, seq=header.seq))
+            return True
+        if header.kind == Kind.HEARTBEAT:
+            self._heartbeat_seq = max(self._heartbeat_seq, header.seq)
             return True
         if header.kind == Kind.EOS:
             log.info("end of stream %r after %d frames", header.stream_id, header.seq)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("shared.bench.cli", "speed: per-link latency p50/p95/p99, sustained fps, proxy symbols/s vs plain ZeroMQ, encode/decode timings; JSON"),
     "inspect": ("shared.inspect", "show what the transmitter extracts from one image, and its bit budget"),
     "models": ("shared.registry.cli", "list the models (role, backend, size, available here); fetch hub weights"),
+    "keys": ("shared.security", "make the CURVE key pairs that authenticate and encrypt the links (z85, secret 0600)"),
     "train": ("shared.training.cli", "train an embedded model (progress bar, checkpoints, resume, validation)"),
 }
 
@@ -51,12 +52,16 @@ class CliParser(argparse.ArgumentParser):
 
 
 def run_cli(prog: str, body: Callable[[], int]) -> int:
-    """Run a command body, turning a :class:`UsageError` into one line and exit 2 (1 for a StartupFailure)."""
+    """Run a command body, turning a :class:`UsageError` into one line and exit 2 (1 for a StartupFailure),
+    and an interrupt into one line and exit 130."""
     try:
         return body()
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C (or the demo stopping it) before the command set its own handler: no traceback
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def dispatch(prog: str, description: str, table: dict[str, tuple[str, str]], argv: Sequence[str]) -> int:

@@ -47,6 +47,8 @@ def build_parser() -> CliParser:
                    help="give up after this many seconds; 0 = never (default: 600, or never with --frames 0)")
     p.add_argument("--latency-every", type=float, default=10.0, metavar="S",
                    help="the receiver logs per-link latency (p50/p95 over the last S s) every S s; 0 = never (default: %(default)s)")
+    p.add_argument("--restarts", type=int, default=3,
+                   help="start a crashed service again this many times (each); 0 = a crash stops the demo (default: %(default)s)")
     p.add_argument("--verbose", action="store_true", help="show the services' INFO logs")
     p.add_argument("--list-schemes", action="store_true", help="list the registered schemes and exit")
     p.set_defaults(_groups={"scheme": scheme, "channel": channel})
@@ -70,6 +72,11 @@ def format_report(report: dict) -> str:
     if drops:
         lines.append("drops   " + "; ".join(drops) + "  (ack_timeouts: frames presumed lost, their credit returned)"
                      if any("ack_timeouts" in d for d in drops) else "drops   " + "; ".join(drops))
+    for r in report.get("restarts", []):
+        lines.append(f"restart the {r['service']} crashed ({r['reason']}) and was started again")
+    for o in report.get("outages", []):
+        lines.append(f"outage  {o['duration_s']:.1f} s without an answer from the receiver: {o['frames_lost']} frames lost"
+                     + (f", {o['frames_skipped']} not sent" if o["frames_skipped"] else ""))
     lines += format_rate_by_snr(report.get("trace", []))
     lines += ["", format_link_table(report["links"])]
     return "\n".join(lines)
@@ -115,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             ns.window = LIVE_WINDOW if ns.fps > 0 else 1  # flow-controlled: stop-and-wait, each link without queueing
         if ns.timeout is None:
             ns.timeout = 0.0 if ns.frames == 0 else 600.0
-        if ns.frames < 0 or ns.fps < 0 or ns.window < 0 or ns.timeout < 0 or ns.latency_every < 0 \
-                or not 16 <= ns.size <= 4096:
-            raise UsageError("--frames, --fps, --window, --timeout and --latency-every must be >= 0 and --size within [16, 4096]")
+        if min(ns.frames, ns.fps, ns.window, ns.timeout, ns.latency_every, ns.restarts) < 0 or not 16 <= ns.size <= 4096:
+            raise UsageError("--frames, --fps, --window, --timeout, --latency-every and --restarts must be >= 0 "
+                             "and --size within [16, 4096]")
         scheme, params = scheme_from_args(ns)
         channel_from_args(ns)
         from shared.sources import SourceError, open_source
@@ -146,9 +153,9 @@ def run_demo(ns, scheme: str, params: dict) -> int:
     what = f"{ns.frames} frames" if ns.frames else "frames until Ctrl-C"
     print(f"semcom demo: {what} of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
           f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
-    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose)
+    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose, restarts=ns.restarts)
     report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)
-    report["exit_codes"], report["outcome"] = run.exit_codes, run.outcome
+    report["exit_codes"], report["outcome"], report["restarts"] = run.exit_codes, run.outcome, run.restarts
     if run.failed:
         report["error"] = {"service": run.failed, "reason": run.reason}
     if ns.report:

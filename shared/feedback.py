@@ -1,4 +1,4 @@
-"""The feedback link, receiver -> transmitter: probe answers, refusals and per-frame acks.
+"""The feedback link, receiver -> transmitter: probe answers, refusals, per-frame acks and heartbeats.
 
 One msgpack map per message, validated like every header; the transmitter
 uses it to know the path is up (or why the receiver will not serve its stream),
@@ -21,7 +21,7 @@ MAX_REASON_BYTES = 600  # one line of explanation (UTF-8), well inside MAX_FEEDB
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN SNR must not reach a rate policy
 
-    type: Literal["probe_ack", "refused", "ack"]
+    type: Literal["probe_ack", "refused", "ack", "heartbeat"]  # heartbeat: seq = newest transmitter heartbeat heard
     stream_id: str = Field(default="default", pattern=STREAM_ID_PATTERN)  # as in the header
     seq: StrictInt = Field(ge=-1, lt=2**63)  # strict: True is not frame 1; -1 = before any frame
     ok: StrictBool = True  # the frame decoded (for acks)

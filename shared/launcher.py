@@ -7,7 +7,9 @@ loopback endpoints and its own ``--stats`` JSON file.
 
 Supervision: a service that exits with an error stops the run at once, and its
 one-line reason (the ``semcom <service>: error: ...`` line it printed) becomes
-the run's. The services run in their own session, so Ctrl-C reaches only the
+the run's. A service that crashed instead (killed by a signal, or gone without
+its error line) is started again, up to ``restarts`` times each; the others
+ride out the gap (:mod:`shared.liveness`), and the run's report lists each restart. The services run in their own session, so Ctrl-C reaches only the
 launcher, which stops them in order (the transmitter first: its end of stream
 drains the proxy and the receiver, and every service writes its statistics);
 on Linux each service also dies with the launcher, so nothing is orphaned even
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from shared.config import Endpoints
+from shared.security import make_keys
 
 SERVICE_MODULES = {"receiver": "receiver", "proxy": "channel_proxy", "transmitter": "transmitter"}
 PIPELINE_ORDER = ("receiver", "proxy", "transmitter")  # start order: the stable middle before the source
@@ -103,6 +106,8 @@ class ServiceProcesses:
         self._stderr: dict[str, _StderrForwarder] = {}
         self._level = ["--log-level", "INFO" if verbose else "WARNING"]
         self._tmp = tempfile.TemporaryDirectory(prefix="semcom-services-")
+        self.keys = Path(self._tmp.name) / "keys"
+        make_keys(self.keys)  # ephemeral CURVE keys for this run: only these three processes can join its links
 
     def __enter__(self) -> ServiceProcesses:
         return self
@@ -118,7 +123,7 @@ class ServiceProcesses:
         """Start service ``name`` (a key of SERVICE_MODULES) with ``argv`` plus the shared endpoints."""
         proc = subprocess.Popen(
             [sys.executable, "-m", SERVICE_MODULES[name], *argv, *endpoint_argv(self.endpoints), *self._level,
-             "--stats", str(self._stats_path(name))],
+             "--keys", str(self.keys), "--stats", str(self._stats_path(name))],
             stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
@@ -131,6 +136,15 @@ class ServiceProcesses:
         deadline = time.monotonic() + timeout
         for name in names:
             self.procs[name].wait(timeout=max(1.0, deadline - time.monotonic()))
+
+    def crashed(self, name: str) -> bool:
+        """Service ``name`` has exited by a signal or without its one-line error: worth a restart
+        (a usage or start-up error would only fail again)."""
+        proc = self.procs[name]
+        if proc.poll() in (None, 0):
+            return False
+        self._stderr[name].join(timeout=1.0)
+        return proc.returncode < 0 or self._stderr[name].reason is None
 
     def failed(self) -> str | None:
         """The first service that has exited with an error, if any."""
@@ -206,13 +220,16 @@ class PipelineRun:
     outcome: Literal["done", "timed_out", "interrupted", "failed"]
     failed: str | None = None  # the service that stopped the run with an error
     reason: str | None = None  # ... and its one-line reason
+    restarts: list[dict] | None = None  # each crashed service started again: which, when, why
 
 
-def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None, verbose: bool = False) -> PipelineRun:
+def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None, verbose: bool = False,
+                 restarts: int = 0) -> PipelineRun:
     """Run the three services (``argv``: name -> its own flags) until the transmitter's end
     of stream has passed the proxy and the receiver, a service fails, ``timeout`` s pass
-    (None: no limit), or Ctrl-C / SIGTERM; then stop all."""
-    outcome, failed = "done", None
+    (None: no limit), or Ctrl-C / SIGTERM; then stop all. A crashed service is started again
+    up to ``restarts`` times."""
+    outcome, failed, restarted = "done", None, []
     with ServiceProcesses(verbose=verbose) as services, sigterm_as_interrupt():
         try:
             for name in PIPELINE_ORDER:
@@ -220,6 +237,13 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
             deadline = None if timeout is None else time.monotonic() + timeout
             while any(services.procs[n].poll() is None for n in PIPELINE_ORDER):
                 failed = services.failed()
+                if failed and services.crashed(failed) and sum(r["service"] == failed for r in restarted) < restarts:
+                    why = services.reason(failed)
+                    print(f"{prog}: the {failed} crashed ({why}); starting it again", file=sys.stderr)
+                    restarted.append({"service": failed, "at": time.time(), "reason": why})
+                    services.start(failed, argv[failed])
+                    failed = None
+                    continue
                 if failed:
                     outcome = "failed"
                     break
@@ -242,7 +266,7 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
                 proc.kill()
         reason = services.reason(failed) if failed else None
         return PipelineRun({name: services.stats(name) for name in PIPELINE_ORDER}, services.exit_codes(), outcome,
-                           failed, reason)
+                           failed, reason, restarted)
 
 
 def sustained_fps(received: int, hops: dict[str, dict[str, float]]) -> dict:
@@ -294,4 +318,5 @@ def build_report(tx: dict, proxy: dict, rx: dict, scheme: str, params: dict) -> 
         "channel": proxy.get("channel", {}),
         "trace": rx.get("trace", []),  # per frame: seq, channel SNR, symbols spent, decoded, PSNR, each link's ms
         "services": {"transmitter": txc, "proxy": pxc, "receiver": rxc},
+        "outages": tx.get("outages", []),  # each time the transmitter lost the path: how long, frames lost
     }

@@ -53,6 +53,7 @@ class Kind(str, Enum):
     FRAME = "frame"  # one coded frame: goes through the channel
     PROBE = "probe"  # end-to-end readiness check: control channel, never faded
     EOS = "eos"  # end of stream: control channel
+    HEARTBEAT = "heartbeat"  # the transmitter is alive and the path through the proxy works (shared.liveness)
 
 
 class PayloadDescriptor(BaseModel):

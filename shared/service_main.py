@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Protocol
 
+from shared.security import LinkSecurity, stop_authenticators
+
 from shared.cli import UsageError
 from shared.protocol import Limits
 from shared.transport import StopFlag
@@ -29,6 +31,11 @@ def add_service_args(parser: argparse.ArgumentParser) -> None:
                         help="log a per-link latency line (p50/p95) every S seconds; 0 = never (default: %(default)s)")
     parser.add_argument("--latency-window", type=float, default=10.0, metavar="S",
                         help="... over the frames of the last S seconds (default: %(default)s)")
+    parser.add_argument("--keys", type=Path, default=None, metavar="DIR",
+                        help="CURVE keys (made by `semcom keys DIR`): this service's secret key and its peers' public "
+                             "keys; only keyed peers may connect (default: $SEMCOM_KEYS)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="run the links without authentication or encryption (any local process may connect)")
     parser.add_argument("--max-pixels", type=int, default=Limits().max_frame_pixels, metavar="N",
                         help="largest frame (height x width) this service accepts: it bounds the work one message "
                              "can cause (default: %(default)s, 2560x1440)")
@@ -43,9 +50,9 @@ def limits_from_args(ns: argparse.Namespace) -> Limits:
     return Limits(max_frame_pixels=ns.max_pixels)
 
 
-def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service]) -> dict:
-    """Build the service (a port that cannot be bound is a usage error), run it until it
-    stops, close its sockets, and write its statistics where ``--stats`` says."""
+def run_service(name: str, ns: argparse.Namespace, factory: Callable[[LinkSecurity], Service]) -> dict:
+    """Build the service with its link security (a port that cannot be bound is a usage error),
+    run it until it stops, close its sockets, and write its statistics where ``--stats`` says."""
     logging.basicConfig(level=ns.log_level, format=f"%(asctime)s {name} %(levelname)s %(message)s")
     if ns.threads < 1:
         raise UsageError("--threads must be >= 1")
@@ -56,9 +63,13 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service
     os.environ["OMP_NUM_THREADS"] = str(ns.threads)  # read by torch when a scheme first imports it
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(ns.threads)
+    security = LinkSecurity.from_options(name, ns.keys, ns.insecure)
+    if not security.secure:
+        logging.getLogger(name).warning("links are not authenticated (--insecure): any local process may connect")
     try:
-        service = factory()
+        service = factory(security)
     except OSError as exc:
+        stop_authenticators()
         raise UsageError(str(exc)) from None
     try:
         stats = service.run()
@@ -69,6 +80,7 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[], Service
         raise
     finally:
         service.close()
+        stop_authenticators()  # its socket would hold the context open at exit
     if ns.stats:
         ns.stats.write_text(json.dumps(stats, indent=2))
     logging.getLogger(name).info("done: %s", stats["counters"])

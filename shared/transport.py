@@ -22,6 +22,7 @@ import numpy as np
 
 from shared import protocol
 from shared.protocol import Header, Limits, ProtocolError
+from shared.security import LinkSecurity
 
 log = logging.getLogger(__name__)
 SOCKET_BUFFER_BYTES = 64 * 1024  # kernel buffer per direction (Linux doubles it): well under one 256x256 frame
@@ -40,11 +41,16 @@ def make_socket(
     bind: str | None = None,
     connect: str | None = None,
     subscribe: bool = False,
+    security: LinkSecurity | None = None,
+    link: str = "",
 ) -> zmq.Socket:
-    """A socket of ``kind`` (zmq.PUSH, PULL, PUB, SUB) that binds or connects."""
+    """A socket of ``kind`` (zmq.PUSH, PULL, PUB, SUB) that binds or connects; with ``security``,
+    the CURVE server or client of ``link`` (a name in :data:`shared.security.SOCKETS`)."""
     if (bind is None) == (connect is None):
         raise ValueError("give exactly one of bind= and connect=")
     sock = ctx.socket(kind)
+    if security is not None:
+        security.apply(sock, link)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.RCVHWM, hwm)

@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                                        send_reference=ns.reference, hwm=ns.hwm, window=ns.window,
                                        latency_every_s=ns.latency_every, latency_window_s=ns.latency_window)
         limits = limits_from_args(ns)
-        run_service("transmitter", ns, lambda: TransmitterService(
-            iter(source), FrameEncoder(scheme, params, ns.stream_id), endpoints, settings, StopFlag(), limits))
+        run_service("transmitter", ns, lambda security: TransmitterService(
+            iter(source), FrameEncoder(scheme, params, ns.stream_id), endpoints, settings, StopFlag(), limits, security))
         return 0
 
     return run_cli("semcom transmitter", body)

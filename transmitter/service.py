@@ -22,6 +22,11 @@ so the frame it sends is fresh and does not wait at the receiver.
 Start-up: the transmitter encodes one frame (models loaded, budgets checked),
 then probes the path with its stream's scheme and parameters; the receiver
 prepares that decoder and answers, or refuses with a one-line reason.
+
+Faults (:mod:`shared.liveness`): when nothing it sent has been answered (ack,
+probe answer or heartbeat echo) for the liveness period, the path is down: the
+transmitter counts an outage, recreates its sockets, probes until the receiver
+answers again and resumes; each outage, and the frames it cost, is in the stats.
 """
 from __future__ import annotations
 
@@ -38,8 +43,10 @@ import zmq
 from shared import feedback, protocol, reference
 from shared.cli import StartupFailure, UsageError
 from shared.config import Endpoints
+from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS
 from shared.pipeline import FrameEncoder
 from shared.protocol import PROTOCOL_VERSION, Header, Kind, Limits
+from shared.security import LinkSecurity
 from shared.telemetry import Counters, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket
 from transmitter.capture import Captured, LiveCapture
@@ -54,6 +61,7 @@ EOS_SEND_S = 1.0  # how long the end of stream may wait for room in the socket, 
 LIVE_WINDOW = 2  # the live default: encode the next frame while the receiver decodes this one
 PACE_HISTORY = 8  # frames whose encode and decode times set the just-in-time start
 PACE_EARLY = 0.1  # aim the encode to finish this share of a decode early: jitter then costs a short wait, not a frame
+MAX_OUTAGES = 1000  # outage records kept for the stats (the counter counts them all)
 
 
 class StreamRefused(StartupFailure):
@@ -75,7 +83,9 @@ class TransmitterSettings:
 
 class TransmitterService:
     def __init__(self, frames: Iterable[np.ndarray], encoder: FrameEncoder, endpoints: Endpoints,
-                 settings: TransmitterSettings, stop: StopFlag, limits: Limits = Limits()):
+                 settings: TransmitterSettings, stop: StopFlag, limits: Limits = Limits(),
+                 security: LinkSecurity | None = None):
+        self.security = security
         self.frames, self.encoder, self.settings, self.stop, self.limits = frames, encoder, settings, stop, limits
         self.counters = Counters()
         self.latency = RollingLatency(logging.getLogger("transmitter.latency"), settings.latency_every_s,
@@ -91,18 +101,32 @@ class TransmitterService:
         self._decode_s: deque[float] = deque(maxlen=PACE_HISTORY)  # the receiver's decode times, from acks
         self._encode_s: deque[float] = deque(maxlen=PACE_HISTORY)  # this side's encode times
         self._last_ack_t = 0.0  # monotonic time of the newest ack: the receiver began its next frame about then
+        self._heartbeat_seq = -1  # heartbeats sent (their own numbering)
+        self._echoed = -1  # newest heartbeat the receiver echoed
+        self._unanswered_since: float | None = None  # monotonic time of the oldest message sent since the last answer
+        self._last_out_t = time.monotonic()  # the last message of any kind sent: heartbeats fill the silences
+        self.outages: list[dict] = []
         self.ctx = zmq.Context.instance()
-        self.out = make_socket(self.ctx, zmq.PUSH, hwm=settings.hwm, limits=limits,
-                               connect=endpoint(endpoints.proxy_host, endpoints.proxy_in_port))
-        self.fb = make_socket(self.ctx, zmq.SUB, hwm=100, limits=limits, subscribe=True,
-                              connect=endpoint(endpoints.receiver_host, endpoints.feedback_port))
+        self._endpoints = endpoints
+        self.out = self.fb = None
+        self._open_path_sockets()
         self.ref = None
         if settings.send_reference:
-            self.ref = make_socket(self.ctx, zmq.PUB, hwm=settings.hwm + 8, limits=limits,
+            self.ref = make_socket(self.ctx, zmq.PUB, hwm=settings.hwm + 8, limits=limits, security=security, link="reference",
                                    bind=endpoint(endpoints.bind_host, endpoints.reference_port))
 
     def close(self) -> None:
         close_sockets((self.out, self.fb, self.ref), flush=not self.stop)
+
+    def _open_path_sockets(self) -> None:
+        """(Re)create the sockets to the proxy and from the receiver; queued messages are dropped."""
+        close_sockets((self.out, self.fb), flush=False)
+        ep, limits = self._endpoints, self.limits
+        self.out = make_socket(self.ctx, zmq.PUSH, hwm=self.settings.hwm, limits=limits, security=self.security,
+                               link="proxy_in", connect=endpoint(ep.proxy_host, ep.proxy_in_port))
+        self.fb = make_socket(self.ctx, zmq.SUB, hwm=100, limits=limits, subscribe=True, security=self.security,
+                              link="feedback",
+                              connect=endpoint(ep.receiver_host, ep.feedback_port))
 
     def _control(self, kind: Kind, seq: int) -> list[bytes]:
         """A header-only control message; it names the stream's scheme so the receiver can prepare."""
@@ -119,11 +143,20 @@ class TransmitterService:
             except protocol.ProtocolError as exc:
                 self.counters[f"feedback_dropped.{exc.reason}"] += 1
         for fb in got:
+            if fb.type == "heartbeat":
+                if fb.seq > self._echoed:  # a heartbeat of ours made it round: the path works
+                    self._echoed = fb.seq
+                    self._unanswered_since = None
+                continue
+            if fb.stream_id == self.encoder.stream_id and fb.type in ("ack", "probe_ack") and fb.seq < self.next_seq:
+                self._unanswered_since = None
             if fb.type == "ack" and fb.stream_id == self.encoder.stream_id and fb.seq >= self.next_seq:
                 self.counters["feedback_dropped.unsent_seq"] += 1  # e.g. a forged 2**63 that would open the window for good
                 continue
             if fb.type == "ack" and fb.stream_id == self.encoder.stream_id:
                 self.last_acked = max(self.last_acked, fb.seq)
+                if self.outages and self.outages[-1]["last_acked_before"] < fb.seq < self.outages[-1]["resumed_at_seq"]:
+                    self.outages[-1]["acked_late"] += 1  # a frame sent into the outage got through after all
                 self.settled = max(self.settled, fb.seq)  # a FIFO link: earlier frames not acked were lost
                 if fb.snr_db is not None:
                     self.encoder.transmit.on_feedback(fb.snr_db)
@@ -158,8 +191,7 @@ class TransmitterService:
                 self.counters["ack_timeouts"] += self.in_flight(seq)
                 self.settled = seq - 1
                 break
-            if self.fb.poll(POLL_MS):
-                self._drain_feedback()
+            self._poll_feedback(POLL_MS)
         for old in [k for k in self._sent_at if k <= self.settled]:  # acks of lost frames never come
             del self._sent_at[old]
         return not self.stop
@@ -175,8 +207,7 @@ class TransmitterService:
             left = start_at - time.monotonic()
             if left <= 0:
                 return
-            if self.fb.poll(max(1, int(1000 * min(left, POLL_MS / 1000)))):
-                self._drain_feedback()
+            self._poll_feedback(max(1, int(1000 * min(left, POLL_MS / 1000))))
 
     def _send(self, frames: list, block: bool, give_up_s: float | None = None) -> bool:
         """Send one multipart message; False if it could not go (stopped, full when not blocking,
@@ -192,12 +223,53 @@ class TransmitterService:
                 self.out.poll(POLL_MS, zmq.POLLOUT)
         return False
 
-    def wait_ready(self) -> bool:
-        """Probe through proxy and receiver until the receiver answers (or time runs out).
-        Raises StreamRefused when the receiver will not serve this stream."""
-        deadline = time.monotonic() + self.settings.wait_ready_s
+    def _poll_feedback(self, timeout_ms: int) -> None:
+        """Wait up to ``timeout_ms`` for feedback and take it; meanwhile keep the path alive."""
+        if self.fb.poll(timeout_ms):
+            self._drain_feedback()
+        if time.monotonic() - self._last_out_t >= HEARTBEAT_INTERVAL_S:
+            self._heartbeat_seq += 1
+            if self._send(self._control(Kind.HEARTBEAT, self._heartbeat_seq), block=False):
+                self._sent_something()
+
+    def _sent_something(self) -> None:
+        self._last_out_t = time.monotonic()
+        if self._unanswered_since is None:
+            self._unanswered_since = self._last_out_t
+
+    def path_down(self) -> bool:
+        """Nothing sent has been answered for the liveness period (longer if the ack timeout is:
+        a slow decoder is not a dead path)."""
+        limit = max(HEARTBEAT_LIVENESS * HEARTBEAT_INTERVAL_S, self._ack_timeout())
+        return self._unanswered_since is not None and time.monotonic() - self._unanswered_since > limit
+
+    def _recover(self) -> None:
+        """The path is down: frames in flight are presumed lost, the sockets are made anew, and the
+        receiver is probed until it answers (it may have restarted and need to load its models)."""
+        silent_s = time.monotonic() - self._unanswered_since
+        started = time.monotonic()
+        self.counters["outages"] += 1
+        log.warning("no answer through the proxy for %.1f s: path down, re-probing", silent_s)
+        record = {"at": time.time() - silent_s, "last_acked_before": self.last_acked, "acked_late": 0,
+                  "stale_before": self.counters["frames_dropped.stale"]}
+        self.settled = self.next_seq - 1  # every credit back: those frames are presumed lost
+        self._open_path_sockets()
+        self.wait_ready(forever=True)
+        if self.stop:
+            return
+        self._unanswered_since = None
+        record.update(resumed_at_seq=self.next_seq, duration_s=silent_s + time.monotonic() - started,
+                      stale_after=self.counters["frames_dropped.stale"])
+        log.warning("the receiver answers again after %.1f s: streaming", record["duration_s"])
+        self.outages.append(record)
+        del self.outages[:-MAX_OUTAGES]
+
+    def wait_ready(self, forever: bool = False) -> bool:
+        """Probe through proxy and receiver until the receiver answers (or ``wait_ready_s`` runs out;
+        ``forever``: until stopped). Raises StreamRefused when the receiver will not serve this stream."""
+        deadline = None if forever else time.monotonic() + self.settings.wait_ready_s
         probe = 0
-        while not self.stop and time.monotonic() < deadline:
+        while not self.stop and (deadline is None or time.monotonic() < deadline):
             self._send(self._control(Kind.PROBE, probe), block=False)
             end = time.monotonic() + PROBE_INTERVAL_S
             while time.monotonic() < end:
@@ -226,7 +298,7 @@ class TransmitterService:
                     item = capture.take(POLL_MS / 1000)
                     if item is not None:
                         return item
-                    self._drain_feedback()
+                    self._poll_feedback(0)
                 return None
 
             return capture, newest
@@ -262,6 +334,9 @@ class TransmitterService:
             while not self.stop:
                 self._drain_feedback()
                 self.latency.tick()
+                if self.path_down():
+                    self._recover()
+                    continue
                 if not self._window_open(seq):
                     break  # stopped
                 if capture is not None:
@@ -295,6 +370,7 @@ class TransmitterService:
                 self.counters["frames_dropped.full"] += 1
             return False
         self._last_send_t = time.monotonic()
+        self._sent_something()
         self._sent_at[seq] = self._last_send_t
         while len(self._sent_at) > RTT_HISTORY:  # bounded, whatever the acks do
             self._sent_at.pop(next(iter(self._sent_at)))
@@ -316,8 +392,7 @@ class TransmitterService:
         (``_ack_timeout`` after the last progress) is presumed lost, and the wait ends."""
         progress_t, acked = time.monotonic(), self.last_acked
         while not self.stop and self._sent_at and self.last_acked < end_seq - 1:
-            if self.fb.poll(POLL_MS):
-                self._drain_feedback()
+            self._poll_feedback(POLL_MS)
             if self.last_acked != acked:
                 progress_t, acked = time.monotonic(), self.last_acked
             elif time.monotonic() - progress_t > self._ack_timeout():
@@ -334,4 +409,12 @@ class TransmitterService:
             "symbols_per_frame": self.symbols_sum / sent if sent else 0.0,
             "source_bits_per_frame": self.source_bits_sum / sent if sent else 0.0,
             "last_feedback": self.last_feedback.model_dump() if self.last_feedback else None,
+            "outages": [self._outage_summary(o) for o in self.outages],
         }
+
+    def _outage_summary(self, o: dict) -> dict:
+        """One outage: when it began (wall clock), how long until the receiver answered again, the frames
+        sent into it that were never acknowledged, and (live) the frames not sent while it lasted."""
+        sent_into = o["resumed_at_seq"] - o["last_acked_before"] - 1
+        return {"at": o["at"], "duration_s": round(o["duration_s"], 3), "frames_lost": sent_into - o["acked_late"],
+                "frames_skipped": o.get("stale_after", self.counters["frames_dropped.stale"]) - o["stale_before"]}

@@ -12,8 +12,10 @@ starts, so no codec time is counted.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import zmq
@@ -23,6 +25,7 @@ from shared.cli_options import forward
 from shared.config import TransportConfig
 from shared.launcher import ServiceProcesses, free_ports
 from shared.protocol import PROTOCOL_VERSION, Header, Kind, Limits
+from shared.security import LinkSecurity, make_keys, stop_authenticators
 from shared.transport import endpoint, make_socket
 
 POLL_MS = 50  # the feed-and-drain loop looks at its deadline this often when nothing moves
@@ -94,23 +97,35 @@ def _timed(push: zmq.Socket, pull: zmq.Socket, header: Header, symbols: list[np.
     return Transfer(n, n * header.n_symbols, sum(_message_bytes(m) for m in messages), seconds)
 
 
-def _sockets(ctx: zmq.Context, push_to: str, pull_from: str, *, pull_binds: bool) -> tuple[zmq.Socket, zmq.Socket]:
+def _sockets(ctx: zmq.Context, push_to: str, pull_from: str, keys: Path, *, pull_binds: bool) -> tuple[zmq.Socket, zmq.Socket]:
+    """The PUSH as the transmitter, the PULL as the receiver (connecting to a proxy) or as the proxy's
+    input (binding: the bound) - CURVE both ways, so the bound pays for the same encryption."""
     hwm, limits = TransportConfig().hwm, Limits()
-    pull = make_socket(ctx, zmq.PULL, hwm=hwm, limits=limits, **({"bind": pull_from} if pull_binds else {"connect": pull_from}))
-    push = make_socket(ctx, zmq.PUSH, hwm=hwm, limits=limits, connect=push_to)
+    if pull_binds:
+        pull = make_socket(ctx, zmq.PULL, hwm=hwm, limits=limits, bind=pull_from,
+                           security=LinkSecurity.from_options("proxy", keys, False), link="proxy_in")
+    else:
+        pull = make_socket(ctx, zmq.PULL, hwm=hwm, limits=limits, connect=pull_from,
+                           security=LinkSecurity.from_options("receiver", keys, False), link="proxy_out")
+    push = make_socket(ctx, zmq.PUSH, hwm=hwm, limits=limits, connect=push_to,
+                       security=LinkSecurity.from_options("transmitter", keys, False), link="proxy_in")
     return push, pull
 
 
 def plain_zmq(header: Header, symbols: list[np.ndarray], n: int) -> Transfer:
-    """The bound: the same messages PUSH -> PULL over loopback TCP, nothing in between."""
+    """The bound: the same messages PUSH -> PULL over loopback TCP (CURVE, as every link), nothing in between."""
     ctx = zmq.Context.instance()
     address = endpoint("127.0.0.1", free_ports(1)[0])
-    push, pull = _sockets(ctx, address, address, pull_binds=True)
-    try:
-        return _timed(push, pull, header, symbols, n)
-    finally:
-        push.close(0)
-        pull.close(0)
+    with tempfile.TemporaryDirectory(prefix="semcom-bench-keys-") as tmp:
+        keys = Path(tmp) / "keys"
+        make_keys(keys)
+        push, pull = _sockets(ctx, address, address, keys, pull_binds=True)
+        try:
+            return _timed(push, pull, header, symbols, n)
+        finally:
+            push.close(0)
+            pull.close(0)
+            stop_authenticators()
 
 
 def through_proxy(header: Header, symbols: list[np.ndarray], n: int, ns: argparse.Namespace,
@@ -123,7 +138,7 @@ def through_proxy(header: Header, symbols: list[np.ndarray], n: int, ns: argpars
         services.start("proxy", ["--exit-on-eos", *forward(channel_group, lossless)])
         ep = services.endpoints
         push, pull = _sockets(ctx, endpoint(ep.proxy_host, ep.proxy_in_port),
-                              endpoint(ep.proxy_host, ep.proxy_out_port), pull_binds=False)
+                              endpoint(ep.proxy_host, ep.proxy_out_port), services.keys, pull_binds=False)
         try:
             transfer = _timed(push, pull, header, symbols, n)
             eos = Header(version=PROTOCOL_VERSION, kind=Kind.EOS, seq=WARMUP_MESSAGES + n)
