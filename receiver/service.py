@@ -34,8 +34,8 @@ from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS, Silence
 from shared.pipeline import FrameDecoder
 from shared.protocol import Kind, Limits, ProtocolError
 from shared.reference import ReferenceStore
-from shared.security import LinkSecurity
 from shared.schemes.base import DecodeFailure
+from shared.security import LinkSecurity
 from shared.telemetry import Counters, LinkStats, RollingLatency, link_ms
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 

@@ -146,6 +146,20 @@ def encode(header: Header, payloads: list[np.ndarray]) -> list[bytes | memoryvie
     return frames
 
 
+def _holds_binary(obj) -> bool:
+    """Whether a decoded header holds bytes anywhere (walked without recursion: msgpack nests 1024 deep)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (bytes, bytearray)):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
     raw = bytes(frame)
     if len(raw) > limits.max_header_bytes:
@@ -156,6 +170,8 @@ def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
         raise ProtocolError("malformed_header", f"not msgpack ({exc.__class__.__name__})") from None
     if not isinstance(obj, dict):
         raise ProtocolError("malformed_header", "header is not a map")
+    if _holds_binary(obj):  # max_bin_len=0 still admits an empty bin
+        raise ProtocolError("malformed_header", "the header holds a binary value")
     version = obj.get("version")
     if version != PROTOCOL_VERSION:
         raise ProtocolError("wrong_version", f"version {version!r}, this build speaks {PROTOCOL_VERSION}")

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Protocol
 
-from shared.security import LinkSecurity, stop_authenticators
-
 from shared.cli import UsageError
 from shared.protocol import Limits
+from shared.security import LinkSecurity, stop_authenticators
 from shared.transport import StopFlag
 
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-
-import zmq
-
 from collections import Counter
 
 import numpy as np
+import zmq
 
 from shared import protocol
 from shared.protocol import Header, Limits, ProtocolError

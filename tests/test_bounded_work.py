@@ -7,7 +7,7 @@ import pytest
 
 from receiver.service import TRACE_FRAMES, ReceiverService, ReceiverSettings
 from shared.config import ChannelConfig
-from shared.protocol import MAX_HOPS, PROTOCOL_VERSION, Limits, ProtocolError, decode
+from shared.protocol import MAX_HOPS, Limits, ProtocolError, decode
 from shared.telemetry import LatencyHistogram, LinkStats
 from shared.transport import StopFlag
 from tests.conftest import as_zmq_frames, faded_frame
@@ -170,3 +170,53 @@ def test_an_ack_for_a_frame_never_sent_is_ignored(endpoints, small_frame):
         tx.stop.set()
         tx.close()
         pub.close(0)
+
+
+def test_a_forged_code_rate_the_ldpc_library_rejects_is_refused_not_a_crash(small_frame):
+    """``link.code_rate`` below 1/5 passed validation and made Sionna raise out of the receiver's loop."""
+    from shared.pipeline import FrameDecoder
+
+    frames = faded_frame(small_frame)
+    head = msgpack.unpackb(frames[0])
+    head["scheme_params"]["link"]["code_rate"] = 0.1
+    header, payloads = decode([msgpack.packb(head), *frames[1:]], Limits())
+    with pytest.raises(ProtocolError) as err:
+        FrameDecoder().decode(header, payloads)
+    assert err.value.reason == "bad_params"
+
+
+def test_binary_values_in_the_header_are_refused(small_frame):
+    """An empty msgpack bin in the scheme parameters crashed a scheme; the header holds no binary at all."""
+    frames = faded_frame(small_frame)
+    head = msgpack.unpackb(frames[0])
+    head["scheme_params"]["codec"] = b""
+    with pytest.raises(ProtocolError) as err:
+        decode([msgpack.packb(head, use_bin_type=True), *frames[1:]], Limits())
+    assert err.value.reason == "malformed_header"
+
+
+def test_a_stream_that_delivers_nothing_fails_instead_of_exiting_0(endpoints, small_frame):
+    """``--block-len 1`` deepjscc once lost every frame while the transmitter exited 0."""
+    import sionna.phy.fec.ldpc  # noqa: F401  (imported here once: the threads below would import it at the same time)
+
+    from channel_proxy.service import ProxyService
+    from shared.cli import StartupFailure
+    from shared.pipeline import FrameEncoder
+    from tests.conftest import SMALL_DIGITAL, ServiceThread
+    from transmitter.service import TransmitterService, TransmitterSettings
+
+    proxy = ProxyService(ChannelConfig(erasure=1.0), endpoints, StopFlag(install_signals=False))  # every frame lost on air
+    rx = ReceiverService(endpoints, ReceiverSettings(), StopFlag(install_signals=False))
+    runners = [ServiceThread(proxy), ServiceThread(rx)]
+    tx = TransmitterService(iter([small_frame] * 3), FrameEncoder("digital", SMALL_DIGITAL), endpoints,
+                            TransmitterSettings(window=1, wait_ready_s=20, first_ack_timeout_s=1.0),
+                            StopFlag(install_signals=False))
+    try:
+        with pytest.raises(StartupFailure, match="acknowledged none of the 3 frames"):
+            tx.run()
+    finally:
+        tx.stop.set()
+        tx.close()
+        for r in runners:
+            r.stop()
+    assert proxy.counters["frames_erased"] == 3

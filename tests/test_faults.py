@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import sionna.phy.fec.ldpc  # noqa: F401  (imported once here: services below run as threads of one process)
 import zmq
 
 from channel_proxy.service import ProxyService

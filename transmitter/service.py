@@ -354,6 +354,10 @@ class TransmitterService:
             self._drain_in_flight(seq)
         if not self._send(self._control(Kind.EOS, seq), block=True, give_up_s=EOS_SEND_S):
             log.warning("the end of stream could not be sent (the proxy does not take messages)")
+        acks_due = self.counters["frames_sent"] > (s.window if capture is not None else 0)  # live: the last may be in flight
+        if s.wait_ready_s > 0 and acks_due and self.last_acked < 0 and not self.stop:
+            raise StartupFailure(f"the receiver acknowledged none of the {self.counters['frames_sent']} frames sent: "
+                                 "each was lost or dropped on the way (see the proxy's and the receiver's logs)")
         return self.stats()
 
     def _send_frame(self, item: Captured, seq: int, live: bool) -> bool:
