@@ -30,16 +30,18 @@ def main() -> int:
     p.add_argument("--targets", default="proxy,receiver,transmitter")
     p.add_argument("--gap", type=float, default=2.0, help="seconds between the kill and the restart")
     p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--standby", default="no,yes", help="no: a fresh process restarts; yes: a warm spare takes over")
     p.add_argument("--out", type=Path, default=Path("results/faults.json"))
     ns = p.parse_args()
     runs = []
-    for scheme in ns.schemes.split(","):
-        for target in ns.targets.split(","):
-            r = fault_run(target, scheme_argv=SCHEME_ARGV[scheme], fps=ns.fps, gap_s=ns.gap)
-            r["scheme"] = scheme
-            runs.append(r)
-            print(f"{scheme:<9} {target:<12} frames again {r['recovered_s']} s after the restart "
-                  f"({r['outage_s']} s after the kill); outages {r['transmitter_outages']}", flush=True)
+    cases = [(scheme, target, standby == "yes") for scheme in ns.schemes.split(",")
+             for target in ns.targets.split(",") for standby in ns.standby.split(",")]
+    for scheme, target, standby in cases:
+        r = fault_run(target, scheme_argv=SCHEME_ARGV[scheme], fps=ns.fps, gap_s=ns.gap, standby=standby)
+        r["scheme"] = scheme
+        runs.append(r)
+        print(f"{scheme:<9} {target:<12} {'spare' if standby else 'fresh'}: frames again {r['recovered_s']} s after "
+              f"the restart ({r['outage_s']} s after the kill); outages {r['transmitter_outages']}", flush=True)
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(json.dumps({"command": " ".join(sys.argv), "hardware": hardware.describe(), "runs": runs}, indent=2))
     print(f"written to {ns.out}")

@@ -49,6 +49,9 @@ def build_parser() -> CliParser:
                    help="the receiver logs per-link latency (p50/p95 over the last S s) every S s; 0 = never (default: %(default)s)")
     p.add_argument("--restarts", type=int, default=3,
                    help="start a crashed service again this many times (each); 0 = a crash stops the demo (default: %(default)s)")
+    p.add_argument("--standby", action="store_true",
+                   help="keep a warm spare of each service, so a crashed one is replaced in about a second "
+                        "instead of a fresh start's imports (one more process per service)")
     p.add_argument("--verbose", action="store_true", help="show the services' INFO logs")
     p.add_argument("--list-schemes", action="store_true", help="list the registered schemes and exit")
     p.set_defaults(_groups={"scheme": scheme, "channel": channel})
@@ -153,7 +156,8 @@ def run_demo(ns, scheme: str, params: dict) -> int:
     what = f"{ns.frames} frames" if ns.frames else "frames until Ctrl-C"
     print(f"semcom demo: {what} of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
           f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
-    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose, restarts=ns.restarts)
+    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose, restarts=ns.restarts,
+                       standby=ns.standby)
     report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)
     report["exit_codes"], report["outcome"], report["restarts"] = run.exit_codes, run.outcome, run.restarts
     if run.failed:

@@ -103,6 +103,7 @@ class ServiceProcesses:
     def __init__(self, *, verbose: bool = False):
         self.endpoints = free_endpoints()
         self.procs: dict[str, subprocess.Popen] = {}
+        self.spares: dict[str, tuple[subprocess.Popen, _StderrForwarder]] = {}  # warm stand-ins (--standby)
         self._stderr: dict[str, _StderrForwarder] = {}
         self._level = ["--log-level", "INFO" if verbose else "WARNING"]
         self._tmp = tempfile.TemporaryDirectory(prefix="semcom-services-")
@@ -119,17 +120,37 @@ class ServiceProcesses:
     def _stats_path(self, name: str) -> Path:
         return Path(self._tmp.name) / f"{name}.json"
 
-    def start(self, name: str, argv: list[str]) -> None:
-        """Start service ``name`` (a key of SERVICE_MODULES) with ``argv`` plus the shared endpoints."""
+    def _spawn(self, name: str, argv: list[str], standby: bool) -> tuple[subprocess.Popen, _StderrForwarder]:
         proc = subprocess.Popen(
             [sys.executable, "-m", SERVICE_MODULES[name], *argv, *endpoint_argv(self.endpoints), *self._level,
-             "--keys", str(self.keys), "--stats", str(self._stats_path(name))],
-            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+             "--keys", str(self.keys), "--stats", str(self._stats_path(name)), *(["--standby"] if standby else [])],
+            stderr=subprocess.PIPE, stdin=subprocess.PIPE if standby else None, text=True, errors="replace",
+            start_new_session=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-        self.procs[name] = proc
-        self._stderr[name] = _StderrForwarder(name, proc.stderr)
-        self._stderr[name].start()
+        forwarder = _StderrForwarder(name, proc.stderr)
+        forwarder.start()
+        return proc, forwarder
+
+    def start(self, name: str, argv: list[str]) -> None:
+        """Start service ``name`` (a key of SERVICE_MODULES) with ``argv`` plus the shared endpoints."""
+        self.procs[name], self._stderr[name] = self._spawn(name, argv, standby=False)
+
+    def start_spare(self, name: str, argv: list[str]) -> None:
+        """A warm spare of ``name``: it imports what the service needs, then waits (``--standby``)."""
+        self.spares[name] = self._spawn(name, argv, standby=True)
+
+    def promote_spare(self, name: str) -> bool:
+        """Put ``name``'s spare in the place of the process that died; False if there is no live spare."""
+        spare = self.spares.pop(name, None)
+        if spare is None or spare[0].poll() is not None:
+            return False
+        try:
+            spare[0].stdin.write("go\n")
+            spare[0].stdin.flush()
+        except OSError:
+            return False
+        self.procs[name], self._stderr[name] = spare
+        return True
 
     def wait(self, names: tuple[str, ...], timeout: float) -> None:
         """Wait for each of ``names`` in turn, all within ``timeout`` s; raises subprocess.TimeoutExpired."""
@@ -165,7 +186,12 @@ class ServiceProcesses:
 
     def stop(self, first: tuple[str, ...] = (), grace_s: float = STOP_GRACE_S) -> None:
         """SIGINT the services in ``first`` and give all STOP_GRACE_S to end by themselves (their
-        end of stream drains the others); then SIGINT the rest, and kill what still runs after ``grace_s``."""
+        end of stream drains the others); then SIGINT the rest, and kill what still runs after ``grace_s``.
+        Spares, which never joined the stream, are killed first."""
+        for proc, _ in self.spares.values():
+            proc.kill()
+            proc.wait()
+        self.spares.clear()
         deadline = time.monotonic() + STOP_GRACE_S
         for name in first:
             if self.procs.get(name) is not None and self.procs[name].poll() is None:
@@ -224,24 +250,31 @@ class PipelineRun:
 
 
 def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None, verbose: bool = False,
-                 restarts: int = 0) -> PipelineRun:
+                 restarts: int = 0, standby: bool = False) -> PipelineRun:
     """Run the three services (``argv``: name -> its own flags) until the transmitter's end
     of stream has passed the proxy and the receiver, a service fails, ``timeout`` s pass
     (None: no limit), or Ctrl-C / SIGTERM; then stop all. A crashed service is started again
-    up to ``restarts`` times."""
+    up to ``restarts`` times: by its warm spare if ``standby`` (one waits for each service)."""
     outcome, failed, restarted = "done", None, []
     with ServiceProcesses(verbose=verbose) as services, sigterm_as_interrupt():
         try:
             for name in PIPELINE_ORDER:
                 services.start(name, argv[name])
+            if standby and restarts:
+                for name in PIPELINE_ORDER:
+                    services.start_spare(name, argv[name])
             deadline = None if timeout is None else time.monotonic() + timeout
             while any(services.procs[n].poll() is None for n in PIPELINE_ORDER):
                 failed = services.failed()
                 if failed and services.crashed(failed) and sum(r["service"] == failed for r in restarted) < restarts:
                     why = services.reason(failed)
                     print(f"{prog}: the {failed} crashed ({why}); starting it again", file=sys.stderr)
-                    restarted.append({"service": failed, "at": time.time(), "reason": why})
-                    services.start(failed, argv[failed])
+                    spare = services.promote_spare(failed)
+                    if not spare:
+                        services.start(failed, argv[failed])
+                    restarted.append({"service": failed, "at": time.time(), "reason": why, "spare": spare})
+                    if spare and sum(r["service"] == failed for r in restarted) < restarts:
+                        services.start_spare(failed, argv[failed])  # the next one's stand-in
                     failed = None
                     continue
                 if failed:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -35,6 +36,9 @@ def add_service_args(parser: argparse.ArgumentParser) -> None:
                              "keys; only keyed peers may connect (default: $SEMCOM_KEYS)")
     parser.add_argument("--insecure", action="store_true",
                         help="run the links without authentication or encryption (any local process may connect)")
+    parser.add_argument("--standby", action="store_true",
+                        help="load the libraries the service needs, then wait for a line on stdin before binding or "
+                             "connecting: the warm spare a supervisor starts in a crashed service's place")
     parser.add_argument("--max-pixels", type=int, default=Limits().max_frame_pixels, metavar="N",
                         help="largest frame (height x width) this service accepts: it bounds the work one message "
                              "can cause (default: %(default)s, 2560x1440)")
@@ -47,6 +51,21 @@ def limits_from_args(ns: argparse.Namespace) -> Limits:
     if not 16 * 16 <= ns.max_pixels <= 8192 * 8192:
         raise UsageError("--max-pixels must be within [256, 67108864] (16x16 to 8192x8192)")
     return Limits(max_frame_pixels=ns.max_pixels)
+
+
+def wait_as_standby(name: str) -> None:
+    """``--standby``: pay the imports a fresh start pays (torch, every scheme, the LDPC and QAM
+    library: ~7 s on two cores) now, then wait for the supervisor's line on stdin (EOF: it is gone)."""
+    if name != "proxy":  # the proxy imports nothing heavy
+        from shared.schemes.base import scheme_names
+
+        scheme_names()
+        importlib.import_module("sionna.phy.fec.ldpc")
+        importlib.import_module("sionna.phy.mapping")
+    logging.getLogger(name).info("standing by")
+    if not sys.stdin.readline():
+        raise SystemExit(0)
+    logging.getLogger(name).warning("taking over from a process that stopped")
 
 
 def run_service(name: str, ns: argparse.Namespace, factory: Callable[[LinkSecurity], Service]) -> dict:
@@ -63,6 +82,8 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[LinkSecuri
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(ns.threads)
     security = LinkSecurity.from_options(name, ns.keys, ns.insecure)
+    if ns.standby:
+        wait_as_standby(name)
     if not security.secure:
         logging.getLogger(name).warning("links are not authenticated (--insecure): any local process may connect")
     try:

@@ -140,8 +140,8 @@ def test_the_transmitter_notices_a_dead_receiver_reprobes_and_resumes(endpoints,
     assert stats["counters"]["outages"] == 1 and len(stats["outages"]) == 1
 
 
-def _child_pid(module: str) -> int | None:
-    """The pid of our child process running ``python -m module``."""
+def _child_pid(module: str, standby: bool | None = None) -> int | None:
+    """The pid of our child process running ``python -m module`` (a spare or not, if ``standby`` says)."""
     me = str(os.getpid())
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -153,25 +153,35 @@ def _child_pid(module: str) -> int | None:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if ppid == me and b"-m" in argv and module.encode() in argv:
+        if ppid == me and b"-m" in argv and module.encode() in argv \
+                and (standby is None or (b"--standby" in argv) == standby):
             return int(pid)
     return None
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the service process in /proc")
-def test_the_demo_restarts_a_crashed_receiver_and_the_stream_goes_on(tmp_path):
+@pytest.mark.parametrize("standby", [False, True], ids=["fresh", "spare"])
+def test_the_demo_restarts_a_crashed_receiver_and_the_stream_goes_on(tmp_path, standby):
     out = tmp_path / "frames"
     argv = {"receiver": ["--exit-on-eos", "--out", str(out)], "proxy": ["--exit-on-eos"],
             "transmitter": ["--source", "builtin", "--frames", "60", "--fps", "10", *DIGITAL_ARGV]}
     result = {}
-    runner = threading.Thread(target=lambda: result.update(run=run_pipeline(argv, prog="test", timeout=180, restarts=1)))
+    runner = threading.Thread(target=lambda: result.update(
+        run=run_pipeline(argv, prog="test", timeout=180, restarts=1, standby=standby)))
     runner.start()
     assert wait_for(lambda: out.exists() and len(list(out.glob("*.png"))) >= 5, 90)
-    os.kill(_child_pid("receiver"), signal.SIGKILL)
+    victim = _child_pid("receiver", standby=False)
+    os.kill(victim, signal.SIGKILL)
+    t_kill = time.monotonic()
+    if standby:  # the spare takes over at once: frames again within the liveness period of the kill
+        shown = len(list(out.glob("*.png")))
+        assert wait_for(lambda: len(list(out.glob("*.png"))) > shown + 2, LIVENESS_S + 2)
+        print(f"frames again {time.monotonic() - t_kill:.2f} s after the kill")
     runner.join(200)
     run = result["run"]
     assert run.outcome == "done", (run.outcome, run.reason)
     assert [r["service"] for r in run.restarts] == ["receiver"] and "SIGKILL" in run.restarts[0]["reason"]
+    assert run.restarts[0]["spare"] is standby
     assert run.stats["receiver"]["counters"]["frames_received"] > 0  # the new receiver showed frames
     assert any(p.name.startswith("default.2_") for p in out.glob("*.png"))  # ... under a new run name
 

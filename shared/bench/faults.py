@@ -43,8 +43,9 @@ def _wait_frames(out: Path, n: int, after: float, limit_s: float) -> float | Non
 
 
 def fault_run(target: str, *, scheme_argv: list[str], fps: float = 10.0, size: int = 64, gap_s: float = 2.0,
-              settle_s: float = 5.0, warm_frames: int = 10) -> dict:
-    """Kill ``target`` (receiver, proxy or transmitter) once the stream runs, start it again after ``gap_s``.
+              settle_s: float = 5.0, warm_frames: int = 10, standby: bool = False) -> dict:
+    """Kill ``target`` (receiver, proxy or transmitter) once the stream runs, start it again after ``gap_s``
+    (a fresh process, or with ``standby`` the warm spare waiting since the start).
 
     Returns the recovery time (restart -> first new frame shown), the frames sent and shown, and the
     transmitter's outage records."""
@@ -57,6 +58,8 @@ def fault_run(target: str, *, scheme_argv: list[str], fps: float = 10.0, size: i
         }
         for name in ("receiver", "proxy", "transmitter"):
             services.start(name, argv[name])
+        if standby:
+            services.start_spare(target, argv[target])
         t_start = time.time()
         if _wait_frames(out, warm_frames, 0.0, FLOW_LIMIT_S) is None:
             raise RuntimeError(f"no stream within {FLOW_LIMIT_S:.0f} s: {services.failed() or 'no service failed'}")
@@ -66,7 +69,8 @@ def fault_run(target: str, *, scheme_argv: list[str], fps: float = 10.0, size: i
         time.sleep(gap_s)
         shown_before = len(_frames_shown(out))
         t_restart = time.time()
-        services.start(target, argv[target])
+        if not (standby and services.promote_spare(target)):
+            services.start(target, argv[target])
         t_flow = _wait_frames(out, 1, t_restart, FLOW_LIMIT_S)
         t_flow3 = _wait_frames(out, 3, t_restart, FLOW_LIMIT_S) if t_flow else None
         time.sleep(settle_s)
@@ -75,7 +79,7 @@ def fault_run(target: str, *, scheme_argv: list[str], fps: float = 10.0, size: i
         tx, rx = services.stats("transmitter"), services.stats("receiver")
         failed = {n: c for n, c in services.exit_codes().items() if c not in (0, None)}
     return {
-        "target": target, "gap_s": gap_s, "fps": fps, "size": size, "scheme_argv": scheme_argv,
+        "target": target, "standby": standby, "gap_s": gap_s, "fps": fps, "size": size, "scheme_argv": scheme_argv,
         "streamed_s": round(time.time() - t_start, 1),
         "recovered_s": None if t_flow is None else round(t_flow - t_restart, 3),  # restart -> first frame shown
         "recovered_3_frames_s": None if t_flow3 is None else round(t_flow3 - t_restart, 3),
