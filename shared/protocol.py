@@ -59,7 +59,7 @@ class Kind(str, Enum):
 class PayloadDescriptor(BaseModel):
     """What one payload frame holds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity anywhere in a header
 
     name: str = Field(min_length=1, max_length=64)
     role: Literal["analog", "digital"]
@@ -77,7 +77,7 @@ class ChannelState(BaseModel):
     symbols).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity anywhere in a header
 
     model: Literal["awgn", "rayleigh", "rician"]
     snr_db: float
@@ -108,7 +108,7 @@ MAX_HOPS = 16  # a frame passes 9 named events; a peer may not make every servic
 
 
 class Header(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity anywhere in a header
 
     version: StrictInt  # strict ints throughout: True is not version 1, 3.0 is not frame 3
     kind: Kind

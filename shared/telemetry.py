@@ -56,6 +56,8 @@ class LatencyHistogram:
         self.n, self.total, self.max = 0, 0.0, -np.inf
 
     def add(self, ms: float) -> None:
+        if not np.isfinite(ms):
+            return  # (headers refuse non-finite hops; a histogram never trusts that)
         if ms <= self.LOW_MS:
             i = 0
         else:

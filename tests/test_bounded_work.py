@@ -220,3 +220,24 @@ def test_a_stream_that_delivers_nothing_fails_instead_of_exiting_0(endpoints, sm
         for r in runners:
             r.stop()
     assert proxy.counters["frames_erased"] == 3
+
+
+def test_fuzz_findings_of_the_benchmark_are_dropped_not_raised(small_frame):
+    """benchmarks/fuzz_services.py (10,000 examples) found these two: a list as lrisc's codec made its
+    defaults lookup raise TypeError, and an infinite hop time overflowed the latency histogram."""
+    from shared.pipeline import FrameDecoder
+    from tests.fuzz_messages import valid_message
+
+    frames = list(valid_message("lrisc", "frame", True))
+    head = msgpack.unpackb(frames[0])
+    head["scheme_params"]["codec"] = ["taef2"]
+    header, payloads = decode([msgpack.packb(head), *frames[1:]], Limits())
+    with pytest.raises(ProtocolError) as err:
+        FrameDecoder().decode(header, payloads)
+    assert err.value.reason == "bad_params"
+    for hops in ({"tx_capture": float("inf")}, {"rx_start": float("nan")}):
+        with pytest.raises(ProtocolError):
+            decode(_with(faded_frame(small_frame), hops=hops), Limits())
+    hist = LatencyHistogram()
+    hist.add(float("inf"))
+    assert hist.n == 0

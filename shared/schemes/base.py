@@ -25,7 +25,7 @@ class DecodeFailure(Exception):
 
 
 class SchemeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # a NaN parameter is never meant
 
 
 @dataclass

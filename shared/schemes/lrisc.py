@@ -28,6 +28,7 @@ and counted in the rate.
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from typing import Literal
 
@@ -91,6 +92,9 @@ def taef2_ready() -> bool:
     return availability("taef2")[0]
 
 
+DIFFUSION_WEIGHTS_PATTERN = r"^lrisc_(taef2_)?diffusion[a-z0-9_]{0,32}$"  # a name in shared/weights, never a path
+
+
 class LriscParams(SchemeParams):
     codec: Literal["auto", "embedded", "taef2"] = "auto"  # auto: taef2 where its weights are here (the header names the result)
     # taef2: content = per-block lengths by the entropy model; uniform by default: content measured no better yet (README)
@@ -106,7 +110,7 @@ class LriscParams(SchemeParams):
     seed: int = Field(default=0, ge=0)  # sampling noise: the same frame and channel give the same picture
     # shared/weights/<name>; the codec's own by default (lrisc_jscc, lrisc_taef2_jscc)
     jscc_weights: str = Field(default="lrisc_jscc", pattern=r"^lrisc_(taef2_)?jscc[a-z0-9_]{0,32}$")
-    diffusion_weights: str = Field(default="lrisc_diffusion", pattern=r"^lrisc_(taef2_)?diffusion[a-z0-9_]{0,32}$")
+    diffusion_weights: str = Field(default="lrisc_diffusion", pattern=DIFFUSION_WEIGHTS_PATTERN)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,10 +122,14 @@ class LriscParams(SchemeParams):
         if data.get("codec", "auto") == "auto":
             data["codec"] = "taef2" if taef2_ready() else "embedded"
         codec = data["codec"]
+        if not isinstance(codec, str):
+            return data  # not a codec name: the field's own validation says so
         for key, value in CODEC_DEFAULTS.get(codec, {}).items():
             data.setdefault(key, value)
-        if codec == "taef2":  # sample where the TAEF2 generator ships, else the JSCC alone
-            data.setdefault("steps", int((WEIGHTS_DIR / f"{data['diffusion_weights']}.safetensors").is_file()))
+        weights = data.get("diffusion_weights")
+        if codec == "taef2" and isinstance(weights, str) and re.fullmatch(DIFFUSION_WEIGHTS_PATTERN, weights):
+            # sample where the TAEF2 generator ships, else the JSCC alone (only a valid name is looked up)
+            data.setdefault("steps", int((WEIGHTS_DIR / f"{weights}.safetensors").is_file()))
             data.setdefault("strength", 1.0)  # unused: the receiver matches the noise level to the remaining error
         return data
 
