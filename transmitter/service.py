@@ -250,19 +250,21 @@ class TransmitterService:
         started = time.monotonic()
         self.counters["outages"] += 1
         log.warning("no answer through the proxy for %.1f s: path down, re-probing", silent_s)
+        # in the record from the start: a frame queued in the proxy may reach a restarted receiver and be
+        # acknowledged while this side still probes (no frame is sent meanwhile, so resumed_at_seq is final)
         record = {"at": time.time() - silent_s, "last_acked_before": self.last_acked, "acked_late": 0,
-                  "stale_before": self.counters["frames_dropped.stale"]}
+                  "resumed_at_seq": self.next_seq, "stale_before": self.counters["frames_dropped.stale"],
+                  "duration_s": silent_s}
+        self.outages.append(record)
+        del self.outages[:-MAX_OUTAGES]
         self.settled = self.next_seq - 1  # every credit back: those frames are presumed lost
         self._open_path_sockets()
         self.wait_ready(forever=True)
+        record.update(duration_s=silent_s + time.monotonic() - started, stale_after=self.counters["frames_dropped.stale"])
         if self.stop:
             return
         self._unanswered_since = None
-        record.update(resumed_at_seq=self.next_seq, duration_s=silent_s + time.monotonic() - started,
-                      stale_after=self.counters["frames_dropped.stale"])
         log.warning("the receiver answers again after %.1f s: streaming", record["duration_s"])
-        self.outages.append(record)
-        del self.outages[:-MAX_OUTAGES]
 
     def wait_ready(self, forever: bool = False) -> bool:
         """Probe through proxy and receiver until the receiver answers (or ``wait_ready_s`` runs out;
