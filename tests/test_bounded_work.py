@@ -241,3 +241,15 @@ def test_fuzz_findings_of_the_benchmark_are_dropped_not_raised(small_frame):
     hist = LatencyHistogram()
     hist.add(float("inf"))
     assert hist.n == 0
+
+
+def test_a_symbol_beyond_complex64_after_equalisation_is_an_erasure():
+    from shared.phy.equalize import equalize
+    from shared.protocol import ChannelState
+
+    state = ChannelState.with_csi(np.array([1e-7 + 0j], np.complex64), model="rayleigh", snr_db=10, n0=0.1, block_len=2)
+    y = np.array([3e38 + 0j, 1 + 0j], np.complex64)
+    with np.errstate(all="raise"):  # no warning escapes either
+        x_hat, noise_var = equalize(y, state)
+    assert x_hat[0] == 0 and noise_var[0] == np.finfo(np.float32).max
+    assert np.isfinite(x_hat[1]) and np.isfinite(noise_var).all()

@@ -19,6 +19,11 @@ def equalize(y: np.ndarray, state: ChannelState) -> tuple[np.ndarray, np.ndarray
     if h.size != y.size:
         raise ValueError(f"CSI covers {h.size} symbols, frame has {y.size}")
     power = np.maximum(np.abs(h) ** 2, MIN_GAIN_POWER)  # (N,)
-    x_hat = (y * np.conj(h) / power).astype(np.complex64)
-    noise_var = (state.n0 / power).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # a forged huge symbol over a deep fade: beyond complex64
+        x_hat = (y * np.conj(h) / power).astype(np.complex64)
+        noise_var = (state.n0 / power).astype(np.float32)
+    lost = ~(np.isfinite(x_hat) & np.isfinite(noise_var))  # (N,)
+    if lost.any():  # such a symbol carries nothing: an erasure (zero, with the largest noise variance)
+        x_hat[lost] = 0
+        noise_var[lost] = np.finfo(np.float32).max
     return x_hat, noise_var
