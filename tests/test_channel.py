@@ -93,3 +93,14 @@ def test_snr_schedules(tmp_path):
     for bad in ("list:", "gm:1,2", "gm:10,3,1.5", "nope", "list:0,99", f"trace:{tmp_path}/missing"):
         with pytest.raises(ValueError):
             SnrSchedule(bad, 0)
+
+
+def test_the_gauss_markov_walk_holds_constant_memory_and_its_path():
+    """The walk kept every value it had drawn: 32 bytes a frame, for ever, on a live stream."""
+    from shared.channel.snr import SnrSchedule
+
+    walk = SnrSchedule("gm:12,4,0.95", 12.0, seed=3)
+    path = [walk(i) for i in range(5000)]
+    assert not hasattr(walk, "_values") or len(walk._values) <= 1
+    again = SnrSchedule("gm:12,4,0.95", 12.0, seed=3)
+    assert again(4999) == path[4999] and again(10) == path[10]  # out of order: the same path

@@ -58,17 +58,25 @@ class SnrSchedule:
             if not 0.0 <= rho < 1.0 or std < 0:
                 raise ValueError(f"{spec}: need 0 <= RHO < 1 and STD >= 0")
             _check(mean, spec)
-            self._walk = (mean, std, rho, np.random.default_rng([seed, 0x5A12]))
-            self._values = [mean]
+            self._walk = (mean, std, rho)
+            self._seed = seed
+            self._restart_walk()
         else:
             raise ValueError(f"unknown SNR schedule {spec!r}: use const, list:..., trace:PATH or gm:MEAN,STD,RHO")
 
     def __call__(self, index: int) -> float:
         if self._walk is None:
             return self._values[index % len(self._values)]
-        mean, std, rho, rng = self._walk
-        while len(self._values) <= index:  # extend the walk lazily; same seed, same path
-            prev = self._values[-1]
-            nxt = mean + rho * (prev - mean) + np.sqrt(1 - rho**2) * std * rng.standard_normal()
-            self._values.append(float(np.clip(nxt, *SNR_DB_RANGE)))
-        return self._values[index]
+        mean, std, rho = self._walk
+        if index < self._index:  # an earlier frame (rare: frames come in order): walk again from the start
+            self._restart_walk()
+        while self._index < index:  # extend the walk lazily, keeping only its head: a stream of any length, O(1) memory
+            nxt = mean + rho * (self._value - mean) + np.sqrt(1 - rho**2) * std * self._rng.standard_normal()
+            self._value = float(np.clip(nxt, *SNR_DB_RANGE))
+            self._index += 1
+        return self._value
+
+    def _restart_walk(self) -> None:
+        """The Gauss-Markov walk at frame 0: same seed, same path."""
+        self._rng = np.random.default_rng([self._seed, 0x5A12])
+        self._index, self._value = 0, self._walk[0]
