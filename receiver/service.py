@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +36,11 @@ from shared.protocol import Kind, Limits, ProtocolError
 from shared.reference import ReferenceStore
 from shared.schemes.base import DecodeFailure
 from shared.security import LinkSecurity
-from shared.telemetry import Counters, LinkStats, RollingLatency, link_ms
+from shared.telemetry import Counters, FrameTrace, LinkStats, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("receiver")
-TRACE_FRAMES = 2000  # the per-frame trace keeps the last this-many frames (~1 KB each); the totals cover all
+TRACE_FRAMES = 2000  # the per-frame trace keeps the last this-many frames (~120 bytes each); the totals cover all
 IDLE_POLL_MS = 100  # how often an idle receiver looks at its stop flag
 PSNR_CAP_DB = 100.0  # identical frames: report a finite ceiling, not infinity
 
@@ -75,7 +75,7 @@ class ReceiverService:
         self.psnr_sum, self.psnr_n = 0.0, 0
         self.symbols_sum, self.frames_n = 0, 0
         self.largest = (0, 0)  # the largest frame size seen (height, width)
-        self.trace: deque[dict] = deque(maxlen=TRACE_FRAMES)  # per frame: seq, SNR, symbols, decoded, PSNR, links
+        self.trace = FrameTrace(TRACE_FRAMES)  # per frame: seq, SNR, symbols, decoded, PSNR, links
         self.last_good: OrderedDict[str, np.ndarray] = OrderedDict()  # per stream, bounded like the decoders
         self.refs = ReferenceStore()
         self.ctx = zmq.Context.instance()
@@ -220,8 +220,7 @@ class ReceiverService:
             quality = psnr_db(frame, ref)
             self.psnr_sum += quality
             self.psnr_n += 1
-        self.trace.append({"seq": header.seq, "snr_db": snr, "symbols": header.n_symbols, "ok": ok, "psnr_db": quality,
-                           "links_ms": {k: round(v, 2) for k, v in link_ms(header.hops).items()}})
+        self.trace.append(header.seq, snr, header.n_symbols, ok, quality, header.hops)
         if self.sink is not None:
             try:
                 self.sink.write(header.stream_id, header.seq, frame)
@@ -258,5 +257,5 @@ class ReceiverService:
             "hops": self.links.hop_span(),
             "quality": {"psnr_db": self.psnr_sum / self.psnr_n if self.psnr_n else None, "n_frames": self.psnr_n},
             "rate": {"symbols_per_frame": n_sym, "cbr": n_sym / (h * w * 3) if h else None, "height": h, "width": w},
-            "trace": list(self.trace),
+            "trace": self.trace.rows(),
         }

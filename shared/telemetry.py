@@ -114,6 +114,41 @@ class LinkStats:
         return out
 
 
+class FrameTrace:
+    """The last ``maxlen`` frames' seq, channel SNR, symbols, decoded or not, PSNR and link times, in
+    one preallocated numpy record array: no Python objects per frame while a stream runs."""
+
+    def __init__(self, maxlen: int):
+        self.maxlen = maxlen
+        self._rows = np.zeros(maxlen, dtype=[("seq", "i8"), ("snr_db", "f8"), ("symbols", "i8"), ("ok", "?"),
+                                             ("psnr_db", "f8"), ("links_ms", "f8", (len(LINKS),))])  # (maxlen,)
+        self._n = 0  # frames added in all
+
+    def append(self, seq: int, snr_db: float | None, symbols: int, ok: bool, psnr_db: float | None,
+               hops: dict[str, float]) -> None:
+        row = self._rows[self._n % self.maxlen]
+        row["seq"], row["symbols"], row["ok"] = seq, symbols, ok
+        row["snr_db"] = np.nan if snr_db is None else snr_db
+        row["psnr_db"] = np.nan if psnr_db is None else psnr_db
+        ms = link_ms(hops)
+        row["links_ms"] = [ms.get(name, np.nan) for name in LINKS]
+        self._n += 1
+
+    def __len__(self) -> int:
+        return min(self._n, self.maxlen)
+
+    def rows(self) -> list[dict]:
+        """Oldest first, as the report's JSON: absent values are None, absent links left out."""
+        order = [(self._n - len(self) + i) % self.maxlen for i in range(len(self))]
+        out = []
+        for r in self._rows[order]:
+            out.append({"seq": int(r["seq"]), "snr_db": None if np.isnan(r["snr_db"]) else float(r["snr_db"]),
+                        "symbols": int(r["symbols"]), "ok": bool(r["ok"]),
+                        "psnr_db": None if np.isnan(r["psnr_db"]) else float(r["psnr_db"]),
+                        "links_ms": {name: round(float(v), 2) for name, v in zip(LINKS, r["links_ms"]) if not np.isnan(v)}})
+        return out
+
+
 class Counters(Counter):
     """Named event counters (``frames_sent``, ``dropped.malformed_header``, ...)."""
 
@@ -131,11 +166,23 @@ def format_link_table(links: dict[str, dict[str, float]]) -> str:
 
 class RollingLatency:
     """Per-link latency over the last ``window_s`` seconds, written as one log line every
-    ``every_s`` seconds (0 = never), so a service run by hand or by compose shows it."""
+    ``every_s`` seconds (0 = never), so a service run by hand or by compose shows it.
+
+    The samples live in preallocated numpy rings (WINDOW_CAPACITY rows, one column per link), so
+    a stream creates no Python objects per frame for it: a long run's memory stays flat (a window of
+    per-frame dicts made the allocator's footprint creep). Past WINDOW_CAPACITY samples within the
+    window (over ~800 frames a second at 10 s), the oldest give way and the line covers less time."""
+
+    WINDOW_CAPACITY = 8192  # samples (frames, and extra rows such as round trips)
+    COLUMNS = (*LINKS, "round_trip")  # every link a service reports; others are ignored
 
     def __init__(self, logger, every_s: float, window_s: float, clock=time.monotonic):
         self.logger, self.every_s, self.window_s, self.clock = logger, every_s, window_s, clock
-        self.samples: deque[tuple[float, dict[str, float], bool]] = deque()  # (clock time, link -> ms, a new frame)
+        self._col = {name: i for i, name in enumerate(self.COLUMNS)}
+        self._t = np.full(self.WINDOW_CAPACITY, -np.inf)  # (C,) clock time of each row; -inf = empty
+        self._ms = np.full((self.WINDOW_CAPACITY, len(self.COLUMNS)), np.nan)  # (C, links) NaN = not in that row
+        self._frame = np.zeros(self.WINDOW_CAPACITY, bool)  # (C,) the row is a new frame
+        self._next = 0  # the row the next sample overwrites
         self._next_log = clock() + every_s
 
     def add(self, hops: dict[str, float]) -> None:
@@ -144,30 +191,41 @@ class RollingLatency:
     def add_ms(self, links: dict[str, float], frame: bool = True) -> None:
         """One frame's link -> milliseconds; ``frame=False`` for more links of a frame already added
         (a service may add links of its own, e.g. the transmitter's round_trip when the ack comes)."""
-        if self.every_s > 0:
-            now = self.clock()
-            self.samples.append((now, links, frame))
-            self._trim(now)
+        if self.every_s <= 0:
+            return
+        row = self._next
+        self._next = (row + 1) % self.WINDOW_CAPACITY
+        self._t[row], self._frame[row] = self.clock(), frame
+        self._ms[row] = np.nan
+        for name, ms in links.items():
+            col = self._col.get(name)
+            if col is not None:
+                self._ms[row, col] = ms
 
-    def _trim(self, now: float) -> None:
-        while self.samples and self.samples[0][0] < now - self.window_s:
-            self.samples.popleft()
+    def _in_window(self) -> np.ndarray:
+        return self._t >= self.clock() - self.window_s  # (C,)
 
     def summary(self) -> dict[str, tuple[float, float]]:
         """link -> (p50 ms, p95 ms) over the window."""
-        self._trim(self.clock())
-        by_link: dict[str, list[float]] = {}
-        for _, links, _ in self.samples:
-            for name, ms in links.items():
-                by_link.setdefault(name, []).append(ms)
-        return {name: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for name, v in by_link.items()}
+        rows = self._ms[self._in_window()]  # (n, links)
+        out = {}
+        for name, col in self._col.items():
+            values = rows[:, col]
+            values = values[~np.isnan(values)]
+            if values.size:
+                out[name] = (float(np.percentile(values, 50)), float(np.percentile(values, 95)))
+        return out
+
+    def frames(self) -> int:
+        """New frames in the window."""
+        return int(np.count_nonzero(self._frame & self._in_window()))
 
     def line(self) -> str:
         """'latency over the last 10 s: 48 frames (4.8/s); tx_encode 12/15 ms, ... (p50/p95)'."""
         order = {name: i for i, name in enumerate(LINKS)}
         parts = [f"{name} {p50:.0f}/{p95:.0f}" for name, (p50, p95) in sorted(self.summary().items(),
                                                                            key=lambda kv: order.get(kv[0], len(order)))]
-        n = sum(frame for _, _, frame in self.samples)
+        n = self.frames()
         head = f"latency over the last {self.window_s:g} s: {n} frames ({n / self.window_s:.1f}/s)"
         return head + ("; " + ", ".join(parts) + " ms (p50/p95)" if parts else "")
 
@@ -176,6 +234,5 @@ class RollingLatency:
         if self.every_s <= 0 or self.clock() < self._next_log:
             return
         self._next_log = self.clock() + self.every_s
-        self._trim(self.clock())
-        if any(frame for _, _, frame in self.samples):  # an idle service stays quiet
+        if self.frames():  # an idle service stays quiet
             self.logger.info("%s", self.line())

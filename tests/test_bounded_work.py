@@ -253,3 +253,15 @@ def test_a_symbol_beyond_complex64_after_equalisation_is_an_erasure():
         x_hat, noise_var = equalize(y, state)
     assert x_hat[0] == 0 and noise_var[0] == np.finfo(np.float32).max
     assert np.isfinite(x_hat[1]) and np.isfinite(noise_var).all()
+
+
+def test_the_frame_trace_keeps_the_last_frames_as_the_report_shows_them():
+    from shared.telemetry import FrameTrace
+
+    trace = FrameTrace(3)
+    for seq in range(5):
+        trace.append(seq, 10.0 if seq % 2 else None, 64, seq != 3, None, {"tx_capture": 1.0, "rx_decoded": 1.0 + seq / 1000})
+    rows = trace.rows()
+    assert [r["seq"] for r in rows] == [2, 3, 4] and len(trace) == 3
+    assert rows[1] == {"seq": 3, "snr_db": 10.0, "symbols": 64, "ok": False, "psnr_db": None, "links_ms": {"end_to_end": 3.0}}
+    assert rows[0]["snr_db"] is None
