@@ -26,10 +26,12 @@ from shared.launcher import PIPELINE_ORDER, ServiceProcesses  # noqa: E402
 SAMPLE_S = 2.0  # how often memory and frames are sampled
 
 
-def rss_kib(pid: int) -> int | None:
+def rss_kib(pid: int, field: str = "VmRSS") -> int | None:
+    """A process's resident memory from /proc: VmRSS (all), RssAnon (heap and stacks: what a leak grows)
+    or RssFile (pages of mapped files, e.g. shared libraries paged in as new code runs)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
@@ -67,7 +69,9 @@ def main() -> int:
                 raise SystemExit(f"the {services.failed()} failed: {services.reason(services.failed())}")
             shown = sum(1 for _ in out.glob("*.png")) if out.exists() else 0
             row = {"t_s": round(time.monotonic() - t0, 1), "frames": shown,
-                   **{n: rss_kib(services.procs[n].pid) for n in PIPELINE_ORDER}}
+                   **{n: rss_kib(services.procs[n].pid) for n in PIPELINE_ORDER},
+                   **{f"{n}_anon": rss_kib(services.procs[n].pid, "RssAnon") for n in PIPELINE_ORDER},
+                   **{f"{n}_file": rss_kib(services.procs[n].pid, "RssFile") for n in PIPELINE_ORDER}}
             samples.append(row)
             print(json.dumps(row), flush=True)
             time.sleep(SAMPLE_S)
@@ -79,13 +83,18 @@ def main() -> int:
         "scheme": ns.scheme, "size": ns.size, "frames_received": rx.get("counters", {}).get("frames_received"),
         "wall_s": samples[-1]["t_s"] if samples else None,
         "slope_kib_per_1000_frames": {n: slope_kib_per_1000([s["frames"] for s in steady], [s[n] for s in steady])
-                                      for n in PIPELINE_ORDER},
+                                      for n in PIPELINE_ORDER},  # VmRSS
+        "slope_anon_kib_per_1000_frames": {n: slope_kib_per_1000([s["frames"] for s in steady], [s[f"{n}_anon"] for s in steady])
+                                           for n in PIPELINE_ORDER},  # RssAnon: the heap
+        "slope_file_kib_per_1000_frames": {n: slope_kib_per_1000([s["frames"] for s in steady], [s[f"{n}_file"] for s in steady])
+                                           for n in PIPELINE_ORDER},  # RssFile: mapped files paged in
         "rss_kib_at_warmup": steady[0] if steady else None, "rss_kib_at_end": steady[-1] if steady else None,
         "target_kib_per_1000_frames": 1.0, "samples": samples,
     }
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result["slope_kib_per_1000_frames"]), f"written to {ns.out}")
+    print(json.dumps({k: result[k] for k in ("slope_kib_per_1000_frames", "slope_anon_kib_per_1000_frames",
+                                             "slope_file_kib_per_1000_frames")}), f"written to {ns.out}")
     return 0
 
 
