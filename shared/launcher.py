@@ -9,7 +9,8 @@ Supervision: a service that exits with an error stops the run at once, and its
 one-line reason (the ``semcom <service>: error: ...`` line it printed) becomes
 the run's. A service that crashed instead (killed by a signal, or gone without
 its error line) is started again, up to ``restarts`` times each; the others
-ride out the gap (:mod:`shared.liveness`), and the run's report lists each restart. The services run in their own session, so Ctrl-C reaches only the
+ride out the gap (:mod:`shared.liveness`), and the run's report lists each
+restart. The services run in their own session, so Ctrl-C reaches only the
 launcher, which stops them in order (the transmitter first: its end of stream
 drains the proxy and the receiver, and every service writes its statistics);
 on Linux each service also dies with the launcher, so nothing is orphaned even
@@ -266,14 +267,15 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
             deadline = None if timeout is None else time.monotonic() + timeout
             while any(services.procs[n].poll() is None for n in PIPELINE_ORDER):
                 failed = services.failed()
-                if failed and services.crashed(failed) and sum(r["service"] == failed for r in restarted) < restarts:
+                used = sum(r["service"] == failed for r in restarted) if failed else 0
+                if failed and services.crashed(failed) and used < restarts:
                     why = services.reason(failed)
                     print(f"{prog}: the {failed} crashed ({why}); starting it again", file=sys.stderr)
                     spare = services.promote_spare(failed)
                     if not spare:
                         services.start(failed, argv[failed])
                     restarted.append({"service": failed, "at": time.time(), "reason": why, "spare": spare})
-                    if spare and sum(r["service"] == failed for r in restarted) < restarts:
+                    if spare and used + 1 < restarts:
                         services.start_spare(failed, argv[failed])  # the next one's stand-in
                     failed = None
                     continue

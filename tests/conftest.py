@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from types import SimpleNamespace
+import time
 
 import numpy as np
 import pytest
@@ -72,6 +72,11 @@ def faded_frame(small_frame, stream_id: str = "default", channel=None) -> list[b
     return [msgpack.packb({**head, "stream_id": stream_id}), *frames[1:]]
 
 
-def as_zmq_frames(frames: list[bytes]) -> list:
-    """What recv_multipart(copy=False) hands a service: objects with a ``buffer``."""
-    return [SimpleNamespace(buffer=memoryview(f)) for f in frames]
+def wait_for(pred, timeout: float = 20.0) -> bool:
+    """Poll ``pred`` every 50 ms until it holds (True) or ``timeout`` s pass (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False

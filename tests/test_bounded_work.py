@@ -10,7 +10,8 @@ from shared.config import ChannelConfig
 from shared.protocol import MAX_HOPS, Limits, ProtocolError, decode
 from shared.telemetry import LatencyHistogram, LinkStats
 from shared.transport import StopFlag
-from tests.conftest import as_zmq_frames, faded_frame
+from tests.conftest import faded_frame
+from tests.fuzz_messages import as_zmq_frames
 
 
 def _with(frames: list[bytes], **fields) -> list[bytes]:

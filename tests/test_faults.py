@@ -19,21 +19,12 @@ from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS, Silence
 from shared.pipeline import FrameEncoder
 from shared.protocol import Limits
 from shared.transport import StopFlag
-from tests.conftest import SMALL_DIGITAL, ServiceThread, faded_frame
+from tests.conftest import SMALL_DIGITAL, ServiceThread, faded_frame, wait_for
 from transmitter.service import TransmitterService, TransmitterSettings
 
 LIVENESS_S = HEARTBEAT_LIVENESS * HEARTBEAT_INTERVAL_S
 DIGITAL_ARGV = ["--scheme", "digital", "--size", "64", "--param", "cbr=0.25", "--param", "link.modulation=qpsk",
                 "--param", "link.code_rate=0.5", "--param", "link.ldpc_k=1024"]
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_silence_expires_after_the_liveness_period():

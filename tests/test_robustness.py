@@ -1,5 +1,4 @@
 """Bad messages are dropped with a counter, and the proxy and receiver serve the next good frame."""
-import time
 
 import msgpack
 import numpy as np
@@ -12,7 +11,7 @@ from shared.config import ChannelConfig
 from shared.pipeline import ChannelStage, FrameEncoder
 from shared.protocol import PROTOCOL_VERSION, Limits
 from shared.transport import StopFlag
-from tests.conftest import SMALL_DIGITAL, ServiceThread
+from tests.conftest import SMALL_DIGITAL, ServiceThread, wait_for
 
 LIMITS = Limits(max_message_bytes=100_000)  # small, so an oversized message is cheap to build
 
@@ -40,15 +39,6 @@ def good_frame(small_frame, seq: int, faded: bool) -> list[bytes]:
     if faded:
         header, symbols, _ = ChannelStage(ChannelConfig(snr_db=30)).process(header, symbols)
     return [bytes(f) for f in protocol.encode(header, symbols)]
-
-
-def wait_for(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_proxy_drops_bad_messages_and_forwards_good_ones(endpoints, small_frame):

@@ -10,7 +10,8 @@ from shared import feedback
 from shared.pipeline import FrameEncoder
 from shared.protocol import Limits, ProtocolError, decode
 from shared.transport import StopFlag
-from tests.conftest import SMALL_DIGITAL, as_zmq_frames, faded_frame
+from tests.conftest import SMALL_DIGITAL, faded_frame
+from tests.fuzz_messages import as_zmq_frames
 
 HOSTILE_IDS = ["../../x", "/abs/dir/x", "a\x00b", ".hidden", "a/b", "", "x" * 65, "é"]
 

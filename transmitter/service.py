@@ -148,12 +148,14 @@ class TransmitterService:
                     self._echoed = fb.seq
                     self._unanswered_since = None
                 continue
-            if fb.stream_id == self.encoder.stream_id and fb.type in ("ack", "probe_ack") and fb.seq < self.next_seq:
-                self._unanswered_since = None
-            if fb.type == "ack" and fb.stream_id == self.encoder.stream_id and fb.seq >= self.next_seq:
+            if fb.stream_id != self.encoder.stream_id:
+                continue
+            if fb.type == "ack" and fb.seq >= self.next_seq:
                 self.counters["feedback_dropped.unsent_seq"] += 1  # e.g. a forged 2**63 that would open the window for good
                 continue
-            if fb.type == "ack" and fb.stream_id == self.encoder.stream_id:
+            if fb.type in ("ack", "probe_ack") and fb.seq < self.next_seq:
+                self._unanswered_since = None
+            if fb.type == "ack":
                 self.last_acked = max(self.last_acked, fb.seq)
                 if self.outages and self.outages[-1]["last_acked_before"] < fb.seq < self.outages[-1]["resumed_at_seq"]:
                     self.outages[-1]["acked_late"] += 1  # a frame sent into the outage got through after all
