@@ -3,7 +3,8 @@
 It never parses a payload: every frame is a burst of complex symbols that gets
 y = h x + n, a possible erasure, air time at the symbol rate, and propagation
 delay plus jitter. Frames leave in arrival order (a FIFO link, as netem with a
-rate). Control messages (probe, end of stream) pass unfaded, in order.
+rate). Control messages (probe, heartbeat, end of stream) pass unfaded, in order; a
+control record (:mod:`shared.control`) changes the channel from the next frame on.
 
 Backpressure: frames in flight wait in a bounded delay line; while it is full,
 or the receiver's side will not take more, the proxy stops reading, and the
@@ -21,10 +22,12 @@ import zmq
 
 from shared import protocol
 from shared.config import ChannelConfig, Endpoints
+from shared.control import apply_channel
 from shared.pipeline import ChannelStage
+from shared.prometheus import ServiceCollector
 from shared.protocol import Header, Kind, Limits
 from shared.security import LinkSecurity
-from shared.telemetry import Counters, RollingLatency
+from shared.telemetry import Counters, LinkStats, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("proxy")
@@ -49,6 +52,8 @@ class ProxyService:
         self.latency = RollingLatency(logging.getLogger("proxy.latency"), latency_every_s, latency_window_s)
         self.stop, self.limits, self.exit_on_eos = stop, limits, exit_on_eos
         self.counters = Counters()
+        self.links = LinkStats()  # tx_to_proxy and channel, for Prometheus
+        self.metrics = ServiceCollector("proxy", self.counters, self.links, self._gauges)
         self.ctx = zmq.Context.instance()
         self.inp = make_socket(self.ctx, zmq.PULL, hwm=hwm, limits=limits, security=security, link="proxy_in",
                                bind=endpoint(endpoints.bind_host, endpoints.proxy_in_port))
@@ -79,6 +84,8 @@ class ProxyService:
         if message is None:
             return
         header, payloads = message
+        if header.kind == Kind.CONTROL:
+            header = self._apply_control(header)
         if header.kind != Kind.FRAME:
             self._schedule(header, [], 0.0, 0.0)
             return
@@ -89,6 +96,29 @@ class ProxyService:
             return
         self.counters["frames_in"] += 1
         self._schedule(header, faded, real.delay_s, self.stage.sim.airtime_s(header.n_symbols))
+
+    def _apply_control(self, header: Header) -> Header:
+        """A control record: its channel from the next frame on (if the transmitter applied it). Passed on
+        to the receiver, marked not applied (with why) if the channel it asks for is not one."""
+        record = header.control
+        if not record.applied or record.channel is None:
+            return header
+        try:
+            self.stage = ChannelStage(apply_channel(self.stage.config, record.channel))
+        except ValueError as exc:
+            self.counters["controls_refused"] += 1
+            log.warning("control %d: channel not changed: %s", record.id, exc)
+            failed = record.model_copy(update={"applied": False, "reason": f"the proxy refused the channel: {exc}"[:600]})
+            return header.model_copy(update={"control": failed})
+        self.counters["controls_applied"] += 1
+        log.info("control %d: channel now %s at %.1f dB", record.id, self.stage.config.model, self.stage.config.snr_db)
+        return header
+
+    def _gauges(self):
+        config = self.stage.config
+        yield "semcom_channel_snr_db", "the SNR the proxy applies now (its mean, with an SNR schedule), dB", \
+            {"model": config.model, "schedule": config.snr_schedule.partition(":")[0]}, config.snr_db
+        yield "semcom_delay_line_frames", "frames held in the proxy's delay line", {}, float(len(self.line))
 
     def _release_due(self) -> bool:
         """Send every frame whose time has come; returns False once end-of-stream went out."""
@@ -104,6 +134,7 @@ class ProxyService:
             if item.header.kind == Kind.FRAME:
                 self.counters["frames_out"] += 1
                 self.latency.add(item.header.hops)
+                self.links.add(item.header.hops)
             elif item.header.kind == Kind.EOS and self.exit_on_eos:
                 return False
         return True

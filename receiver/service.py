@@ -20,21 +20,25 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zmq
+from prometheus_client import generate_latest
 
+from receiver.recorder import VideoRecorder
 from receiver.sink import FrameSink, UnsafePath
+from receiver.viewer import LiveView, ViewerServer, build_app
 from shared import feedback
 from shared.config import Endpoints
 from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS, Silence
 from shared.pipeline import FrameDecoder
-from shared.protocol import Kind, Limits, ProtocolError
+from shared.prometheus import ServiceCollector, service_registry
+from shared.protocol import ControlRequest, Header, Kind, Limits, ProtocolError
 from shared.reference import ReferenceStore
-from shared.schemes.base import DecodeFailure
+from shared.schemes.base import DecodeFailure, scheme_parameters
 from shared.security import LinkSecurity
 from shared.telemetry import Counters, FrameTrace, LinkStats, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
@@ -43,6 +47,8 @@ log = logging.getLogger("receiver")
 TRACE_FRAMES = 2000  # the per-frame trace keeps the last this-many frames (~120 bytes each); the totals cover all
 IDLE_POLL_MS = 100  # how often an idle receiver looks at its stop flag
 PSNR_CAP_DB = 100.0  # identical frames: report a finite ceiling, not infinity
+CONTROL_RECORDS = 16  # control outcomes kept for the viewer
+VIEWER_SAMPLE_S = 1.0  # the viewer's latency chart: one point a second
 
 
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -60,6 +66,10 @@ class ReceiverSettings:
     hwm: int = 2
     latency_every_s: float = 10.0  # log a rolling latency line this often; 0 = never
     latency_window_s: float = 10.0  # ... over the frames of the last this-many seconds
+    viewer: tuple[str, int] | None = None  # serve the live viewer (receiver.viewer) here; None = no viewer
+    record: Path | None = None  # write the reconstruction to this video file
+    record_side_by_side: bool = False  # ... as original | reconstruction
+    record_fps: float = 10.0  # the video's frame rate (the receiver does not know the camera's)
 
 
 class ReceiverService:
@@ -78,6 +88,7 @@ class ReceiverService:
         self.trace = FrameTrace(TRACE_FRAMES)  # per frame: seq, SNR, symbols, decoded, PSNR, links
         self.last_good: OrderedDict[str, np.ndarray] = OrderedDict()  # per stream, bounded like the decoders
         self.refs = ReferenceStore()
+        self.controls: deque[dict] = deque(maxlen=CONTROL_RECORDS)  # what came of the last control requests
         self.ctx = zmq.Context.instance()
         self._upstream = endpoint(endpoints.proxy_host, endpoints.proxy_out_port)
         self.inp = self._connect_input()
@@ -91,11 +102,26 @@ class ReceiverService:
                                    security=security, link="reference",
                                    connect=endpoint(endpoints.transmitter_host, endpoints.reference_port))
         self.sink = FrameSink(settings.out_dir) if settings.out_dir else None
+        self.recorder = (VideoRecorder(settings.record, settings.record_fps, settings.record_side_by_side)
+                         if settings.record else None)
+        self.metrics = ServiceCollector("receiver", self.counters, self.links, self._gauges)
+        self.view, self.web = None, None
+        if settings.viewer:
+            self.view = LiveView()
+            app = build_app(self.view, self.request_control, lambda: generate_latest(self.registry), scheme_parameters())
+            self.web = ViewerServer(app, self.view, *settings.viewer)  # binds now: a port in use fails the start
+        self.registry = service_registry(self.metrics)
+        self._next_sample = 0.0  # monotonic time of the viewer's next latency sample
+        self._last_stream: dict = {}  # the newest frame's facts (gauges, viewer)
         self._inbox: queue.Queue[tuple[float, list[zmq.Frame]]] = queue.Queue(maxsize=max(1, settings.hwm))
         self._reading = threading.Event()
         self._reader = threading.Thread(target=self._read, name="reader", daemon=True)
 
     def close(self) -> None:
+        if self.web is not None:
+            self.web.close()
+        if self.recorder is not None:
+            self.recorder.close()
         self._reading.clear()
         if self._reader.is_alive():
             self._reader.join(timeout=2.0)
@@ -148,6 +174,19 @@ class ReceiverService:
         while len(self.last_good) > self.decoder.max_streams:  # a peer inventing stream ids must not grow this
             self.last_good.popitem(last=False)
 
+    def _record_control(self, header: Header) -> None:
+        """What came of a control request: kept for the viewer, counted, logged."""
+        record = header.control
+        self.controls.append({"at": time.time(), "stream_id": header.stream_id, "before_seq": header.seq,
+                              **record.model_dump(mode="json")})
+        self.counters["controls_applied" if record.applied else "controls_refused"] += 1
+        (log.info if record.applied else log.warning)("control %d on stream %r: %s", record.id, header.stream_id,
+                                                      "applied" if record.applied else record.reason)
+
+    def request_control(self, stream_id: str, request: ControlRequest) -> None:
+        """Send a viewer's control request to the transmitter of ``stream_id`` (thread-safe)."""
+        self._send_feedback(feedback.Feedback(type="control", stream_id=stream_id, seq=-1, control=request))
+
     def _send_feedback(self, fb: feedback.Feedback) -> None:
         with self._fb_lock:
             try:
@@ -181,6 +220,9 @@ class ReceiverService:
             return True
         if header.kind == Kind.HEARTBEAT:
             self._heartbeat_seq = max(self._heartbeat_seq, header.seq)
+            return True
+        if header.kind == Kind.CONTROL:
+            self._record_control(header)
             return True
         if header.kind == Kind.EOS:
             log.info("end of stream %r after %d frames", header.stream_id, header.seq)
@@ -221,6 +263,21 @@ class ReceiverService:
             self.psnr_sum += quality
             self.psnr_n += 1
         self.trace.append(header.seq, snr, header.n_symbols, ok, quality, header.hops)
+        self.counters["symbols_received"] += header.n_symbols
+        self._last_stream = {
+            "stream_id": header.stream_id, "seq": header.seq, "scheme": header.scheme, "scheme_params": header.scheme_params,
+            "height": header.height, "width": header.width, "snr_db": snr, "ok": ok, "psnr_db": quality,
+            "channel": header.channel.model if header.channel else None, "has_original": ref is not None,
+            "cbr": header.n_symbols / (header.height * header.width * 3), "at": header.hops["rx_decoded"],
+        }
+        if self.view is not None:
+            self.view.publish(self._last_stream, frame, ref)
+        if self.recorder is not None:
+            try:
+                self.recorder.write(frame, ref)
+            except OSError as exc:
+                log.error("recording stopped: %s", exc)
+                self.recorder = None
         if self.sink is not None:
             try:
                 self.sink.write(header.stream_id, header.seq, frame)
@@ -233,9 +290,12 @@ class ReceiverService:
         self._reading.set()
         self._reader.start()
         last_msg = time.monotonic()
+        if self.web is not None:
+            self.web.start()
         while not self.stop:
             self._drain_references()
             self.latency.tick()
+            self._sample_for_viewer()
             try:
                 t_recv, frames = self._inbox.get(timeout=IDLE_POLL_MS / 1000)
             except queue.Empty:
@@ -248,6 +308,28 @@ class ReceiverService:
                 break
         return self.stats()
 
+    def _sample_for_viewer(self) -> None:
+        """Once a second: the viewer's latency chart point and counters, taken on this (the decoder's) thread."""
+        if self.view is None or time.monotonic() < self._next_sample:
+            return
+        self._next_sample = time.monotonic() + VIEWER_SAMPLE_S
+        window = self.latency.summary()
+        self.view.sample({k: list(v) for k, v in window.items()}, self.latency.frames() / self.settings.latency_window_s,
+                         dict(self.counters), list(self.controls))
+
+    def _gauges(self):
+        """The receiver's gauges for Prometheus: the newest frame's SNR, CBR and PSNR; model load times; viewers."""
+        last = self._last_stream
+        for name, doc, key in (("semcom_snr_db", "channel SNR of the newest frame, dB", "snr_db"),
+                               ("semcom_cbr", "channel uses per pixel value of the newest frame", "cbr"),
+                               ("semcom_psnr_db", "PSNR of the newest frame against its reference, dB", "psnr_db")):
+            if last.get(key) is not None:
+                yield name, doc, {"scheme": last["scheme"]}, float(last[key])
+        for scheme, seconds in self.decoder.load_seconds.items():
+            yield "semcom_model_load_seconds", "time to build and warm a scheme's decoder", {"scheme": scheme}, seconds
+        if self.view is not None:
+            yield "semcom_viewers", "live viewer streams open", {}, float(self.view.viewers)
+
     def stats(self) -> dict:
         n_sym = self.symbols_sum / self.frames_n if self.frames_n else 0.0
         h, w = self.largest
@@ -258,4 +340,5 @@ class ReceiverService:
             "quality": {"psnr_db": self.psnr_sum / self.psnr_n if self.psnr_n else None, "n_frames": self.psnr_n},
             "rate": {"symbols_per_frame": n_sym, "cbr": n_sym / (h * w * 3) if h else None, "height": h, "width": w},
             "trace": self.trace.rows(),
+            "controls": list(self.controls),
         }

@@ -16,12 +16,8 @@ from pydantic import ValidationError
 
 from shared.cli import UsageError
 from shared.config import ChannelConfig, Endpoints
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]
+from shared.control import nest_params
+from shared.protocol import first_error
 
 
 def add_channel_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -53,7 +49,7 @@ def channel_from_args(ns: argparse.Namespace) -> ChannelConfig:
         )
         SnrSchedule(cfg.snr_schedule, cfg.snr_db, cfg.seed)
     except ValidationError as exc:
-        raise UsageError(f"channel: {_first_error(exc)}") from None
+        raise UsageError(f"channel: {first_error(exc)}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return cfg
@@ -82,20 +78,20 @@ def scheme_from_args(ns: argparse.Namespace) -> tuple[str, dict]:
         spec = get_scheme(ns.scheme)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    params: dict = {}
+    flat: dict = {}
     for item in ns.param:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--param {item!r}: expected KEY=VALUE")
-        node = params
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = _parse_value(value)
+        flat[key] = _parse_value(value)
     try:
-        return spec.name, spec.params.model_validate(params).model_dump(mode="json")
+        nested = nest_params(flat)
+    except ValueError as exc:  # a dotted key under a value
+        raise UsageError(f"scheme {spec.name}: {exc}") from None
+    try:
+        return spec.name, spec.params.model_validate(nested).model_dump(mode="json")
     except ValidationError as exc:
-        raise UsageError(f"scheme {spec.name}: {_first_error(exc)}") from None
+        raise UsageError(f"scheme {spec.name}: {first_error(exc)}") from None
 
 
 def add_endpoint_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -122,7 +118,7 @@ def endpoints_from_args(ns: argparse.Namespace) -> Endpoints:
             feedback_port=ns.feedback_port, reference_port=ns.reference_port,
         )
     except ValidationError as exc:
-        raise UsageError(f"network: {_first_error(exc)}") from None
+        raise UsageError(f"network: {first_error(exc)}") from None
 
 
 def forward(group: argparse._ArgumentGroup, ns: argparse.Namespace) -> list[str]:
@@ -136,3 +132,12 @@ def forward(group: argparse._ArgumentGroup, ns: argparse.Namespace) -> list[str]
         for item in value if isinstance(value, list) else [value]:
             argv += [flag, str(item)]
     return argv
+
+
+def host_port(text: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) -> (host, port); port 0 picks a free one. UsageError otherwise."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"{flag} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)

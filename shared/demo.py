@@ -10,7 +10,9 @@ SIGTERM; then every service stops cleanly and the report is still written.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -20,9 +22,10 @@ from shared.cli_options import (
     add_scheme_args,
     channel_from_args,
     forward,
+    host_port,
     scheme_from_args,
 )
-from shared.launcher import build_report, run_pipeline
+from shared.launcher import build_report, free_ports, run_pipeline
 from shared.protocol import Limits
 from shared.telemetry import format_link_table
 
@@ -49,13 +52,37 @@ def build_parser() -> CliParser:
                    help="the receiver logs per-link latency (p50/p95 over the last S s) every S s; 0 = never (default: %(default)s)")
     p.add_argument("--restarts", type=int, default=3,
                    help="start a crashed service again this many times (each); 0 = a crash stops the demo (default: %(default)s)")
-    p.add_argument("--standby", action="store_true",
-                   help="keep a warm spare of each service, so a crashed one is replaced in about a second "
-                        "instead of a fresh start's imports (one more process per service)")
+    p.add_argument("--standby", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep one warm spare process (its imports paid, ~430 MB) that takes a crashed service's place "
+                        "in ~0.1 s; --no-standby: a restart is a fresh start, 3-6 s of imports on two cores "
+                        "(default: on when --restarts > 0)")
+    p.add_argument("--viewer", default=DEFAULT_VIEWER, metavar="HOST:PORT|off",
+                   help="the receiver's live viewer (stream, per-link latency, controls, /metrics); another free port "
+                        "if the default one is taken; off = none (default: %(default)s)")
+    p.add_argument("--record", type=Path, metavar="FILE.mp4", help="write the reconstruction to this video file")
+    p.add_argument("--record-side-by-side", action="store_true", help="... as original | reconstruction")
     p.add_argument("--verbose", action="store_true", help="show the services' INFO logs")
     p.add_argument("--list-schemes", action="store_true", help="list the registered schemes and exit")
     p.set_defaults(_groups={"scheme": scheme, "channel": channel})
     return p
+
+
+DEFAULT_VIEWER = "127.0.0.1:8080"  # localhost: the viewer controls the stream
+
+
+def viewer_address(text: str) -> tuple[str, int] | None:
+    """Where the demo's viewer listens: ``text`` as HOST:PORT, None for ``off``; the default port, if it
+    is taken (another demo runs), becomes a free one."""
+    if text == "off":
+        return None
+    host, port = host_port(text, "--viewer")
+    if text == DEFAULT_VIEWER:
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                port = free_ports(1)[0]
+    return host, port
 
 
 def format_report(report: dict) -> str:
@@ -130,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
                              "and --size within [16, 4096]")
         scheme, params = scheme_from_args(ns)
         channel_from_args(ns)
+        ns.viewer = viewer_address(ns.viewer)
+        if ns.record is not None:
+            from receiver.recorder import VideoRecorder
+
+            VideoRecorder.check_path(ns.record)
         from shared.sources import SourceError, open_source
 
         try:
@@ -148,7 +180,10 @@ def run_demo(ns, scheme: str, params: dict) -> int:
         limit = ["--max-pixels", str(ns.size * ns.size)]
     argv = {
         "receiver": [*limit, "--exit-on-eos", "--reference", "--latency-every", str(ns.latency_every),
-                     "--latency-window", str(ns.latency_every or 10)] + (["--out", str(ns.out)] if ns.out else []),
+                     "--latency-window", str(ns.latency_every or 10)] + (["--out", str(ns.out)] if ns.out else [])
+                    + (["--viewer", f"{ns.viewer[0]}:{ns.viewer[1]}"] if ns.viewer else [])
+                    + (["--record", str(ns.record), "--record-fps", str(ns.fps or 10)] if ns.record else [])
+                    + (["--record-side-by-side"] if ns.record_side_by_side else []),
         "proxy": [*limit, "--exit-on-eos", *quiet] + forward(ns._groups["channel"], ns),
         "transmitter": [*limit, "--reference", "--source", ns.source, "--frames", str(ns.frames), "--size", str(ns.size),
                         "--fps", str(ns.fps), "--window", str(ns.window), *quiet] + forward(ns._groups["scheme"], ns),
@@ -156,6 +191,8 @@ def run_demo(ns, scheme: str, params: dict) -> int:
     what = f"{ns.frames} frames" if ns.frames else "frames until Ctrl-C"
     print(f"semcom demo: {what} of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
           f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
+    if ns.viewer:
+        print(f"semcom demo: viewer at http://{ns.viewer[0]}:{ns.viewer[1]}/ (metrics at /metrics)", file=sys.stderr)
     run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose, restarts=ns.restarts,
                        standby=ns.standby)
     report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)

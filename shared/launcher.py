@@ -36,12 +36,13 @@ from typing import Iterator, Literal
 
 from shared.config import Endpoints
 from shared.security import make_keys
+from shared.spare import READY_LINE, SERVICE_MODULES
 
-SERVICE_MODULES = {"receiver": "receiver", "proxy": "channel_proxy", "transmitter": "transmitter"}
 PIPELINE_ORDER = ("receiver", "proxy", "transmitter")  # start order: the stable middle before the source
 STOP_GRACE_S = 5.0  # after the transmitter is told to stop, how long the services get to drain and write stats
 FAILED_GRACE_S = 1.0  # after a failed start, the others get this long (one may be busy loading a model)
 POLL_S = 0.1  # how often the supervisor looks at the processes
+SPARE_AFTER_S = 5.0  # a spare starts this long after the services (or a restart): its imports would slow theirs on two cores
 ERROR_LINE = re.compile(r"^semcom (?:transmitter|proxy|receiver): error: (?P<reason>.*)$")
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
@@ -84,10 +85,14 @@ class _StderrForwarder(threading.Thread):
     def __init__(self, name: str, stream):
         super().__init__(name=f"stderr-{name}", daemon=True)
         self.stream, self.reason, self.tail = stream, None, deque(maxlen=20)
+        self.ready = threading.Event()  # a spare said it is warm
 
     def run(self) -> None:
         for line in self.stream:
             line = line.rstrip("\n")
+            if line == READY_LINE:
+                self.ready.set()
+                continue
             match = ERROR_LINE.match(line)
             if match:
                 self.reason = match["reason"]
@@ -104,7 +109,7 @@ class ServiceProcesses:
     def __init__(self, *, verbose: bool = False):
         self.endpoints = free_endpoints()
         self.procs: dict[str, subprocess.Popen] = {}
-        self.spares: dict[str, tuple[subprocess.Popen, _StderrForwarder]] = {}  # warm stand-ins (--standby)
+        self.spare: tuple[subprocess.Popen, _StderrForwarder] | None = None  # a warm stand-in (shared.spare)
         self._stderr: dict[str, _StderrForwarder] = {}
         self._level = ["--log-level", "INFO" if verbose else "WARNING"]
         self._tmp = tempfile.TemporaryDirectory(prefix="semcom-services-")
@@ -121,12 +126,16 @@ class ServiceProcesses:
     def _stats_path(self, name: str) -> Path:
         return Path(self._tmp.name) / f"{name}.json"
 
-    def _spawn(self, name: str, argv: list[str], standby: bool) -> tuple[subprocess.Popen, _StderrForwarder]:
+    def _service_argv(self, name: str, argv: list[str]) -> list[str]:
+        """Service ``name``'s full command line after ``python -m <module>``: ``argv`` plus what this run shares."""
+        return [*argv, *endpoint_argv(self.endpoints), *self._level, "--keys", str(self.keys),
+                "--stats", str(self._stats_path(name))]
+
+    def _spawn(self, name: str, command: list[str], *, spare: bool = False) -> tuple[subprocess.Popen, _StderrForwarder]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", SERVICE_MODULES[name], *argv, *endpoint_argv(self.endpoints), *self._level,
-             "--keys", str(self.keys), "--stats", str(self._stats_path(name)), *(["--standby"] if standby else [])],
-            stderr=subprocess.PIPE, stdin=subprocess.PIPE if standby else None, text=True, errors="replace",
-            start_new_session=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            [sys.executable, "-m", *command], stderr=subprocess.PIPE, stdin=subprocess.PIPE if spare else None,
+            text=True, errors="replace", start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         forwarder = _StderrForwarder(name, proc.stderr)
         forwarder.start()
@@ -134,19 +143,26 @@ class ServiceProcesses:
 
     def start(self, name: str, argv: list[str]) -> None:
         """Start service ``name`` (a key of SERVICE_MODULES) with ``argv`` plus the shared endpoints."""
-        self.procs[name], self._stderr[name] = self._spawn(name, argv, standby=False)
+        self.procs[name], self._stderr[name] = self._spawn(name, [SERVICE_MODULES[name], *self._service_argv(name, argv)])
 
-    def start_spare(self, name: str, argv: list[str]) -> None:
-        """A warm spare of ``name``: it imports what the service needs, then waits (``--standby``)."""
-        self.spares[name] = self._spawn(name, argv, standby=True)
+    def start_spare(self) -> None:
+        """A warm spare (:mod:`shared.spare`): it imports what a service needs, then waits to become one."""
+        self.spare = self._spawn("spare", ["shared.spare"], spare=True)
 
-    def promote_spare(self, name: str) -> bool:
-        """Put ``name``'s spare in the place of the process that died; False if there is no live spare."""
-        spare = self.spares.pop(name, None)
+    def spare_alive(self) -> bool:
+        return self.spare is not None and self.spare[0].poll() is None
+
+    def spare_ready(self) -> bool:
+        """A spare runs and has paid its imports: a restart now costs a tenth of a second."""
+        return self.spare_alive() and self.spare[1].ready.is_set()
+
+    def promote_spare(self, name: str, argv: list[str]) -> bool:
+        """Put the spare in the place of service ``name``, which died; False if there is no live spare."""
+        spare, self.spare = self.spare, None
         if spare is None or spare[0].poll() is not None:
             return False
         try:
-            spare[0].stdin.write("go\n")
+            spare[0].stdin.write(json.dumps({"service": name, "argv": self._service_argv(name, argv)}) + "\n")
             spare[0].stdin.flush()
         except OSError:
             return False
@@ -188,11 +204,11 @@ class ServiceProcesses:
     def stop(self, first: tuple[str, ...] = (), grace_s: float = STOP_GRACE_S) -> None:
         """SIGINT the services in ``first`` and give all STOP_GRACE_S to end by themselves (their
         end of stream drains the others); then SIGINT the rest, and kill what still runs after ``grace_s``.
-        Spares, which never joined the stream, are killed first."""
-        for proc, _ in self.spares.values():
-            proc.kill()
-            proc.wait()
-        self.spares.clear()
+        The spare, which never joined the stream, is killed first."""
+        if self.spare is not None:
+            self.spare[0].kill()
+            self.spare[0].wait()
+            self.spare = None
         deadline = time.monotonic() + STOP_GRACE_S
         for name in first:
             if self.procs.get(name) is not None and self.procs[name].poll() is None:
@@ -255,28 +271,29 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
     """Run the three services (``argv``: name -> its own flags) until the transmitter's end
     of stream has passed the proxy and the receiver, a service fails, ``timeout`` s pass
     (None: no limit), or Ctrl-C / SIGTERM; then stop all. A crashed service is started again
-    up to ``restarts`` times: by its warm spare if ``standby`` (one waits for each service)."""
+    up to ``restarts`` times: by the warm spare if ``standby`` (one waits, ready to become any of them)."""
     outcome, failed, restarted = "done", None, []
     with ServiceProcesses(verbose=verbose) as services, sigterm_as_interrupt():
         try:
             for name in PIPELINE_ORDER:
                 services.start(name, argv[name])
-            if standby and restarts:
-                for name in PIPELINE_ORDER:
-                    services.start_spare(name, argv[name])
+            spare_due = time.monotonic() + SPARE_AFTER_S if standby and restarts else None
             deadline = None if timeout is None else time.monotonic() + timeout
             while any(services.procs[n].poll() is None for n in PIPELINE_ORDER):
+                if spare_due is not None and not services.spare_alive() and time.monotonic() >= spare_due:
+                    services.start_spare()
                 failed = services.failed()
                 used = sum(r["service"] == failed for r in restarted) if failed else 0
                 if failed and services.crashed(failed) and used < restarts:
                     why = services.reason(failed)
                     print(f"{prog}: the {failed} crashed ({why}); starting it again", file=sys.stderr)
-                    spare = services.promote_spare(failed)
+                    warm = services.spare_ready()
+                    spare = services.promote_spare(failed, argv[failed])
                     if not spare:
                         services.start(failed, argv[failed])
-                    restarted.append({"service": failed, "at": time.time(), "reason": why, "spare": spare})
-                    if spare and used + 1 < restarts:
-                        services.start_spare(failed, argv[failed])  # the next one's stand-in
+                    restarted.append({"service": failed, "at": time.time(), "reason": why, "spare": spare, "spare_was_warm": warm})
+                    if spare_due is not None:
+                        spare_due = time.monotonic() + SPARE_AFTER_S  # the next one's stand-in, once this one streams
                     failed = None
                     continue
                 if failed:

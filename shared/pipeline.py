@@ -87,6 +87,7 @@ class FrameDecoder:
         self.max_streams = max_streams
         self._decoders: OrderedDict[tuple[str, str, str], Receive] = OrderedDict()
         self._refused: OrderedDict[tuple[str, str, str], tuple[float, str]] = OrderedDict()  # key -> (when, why)
+        self.load_seconds: dict[str, float] = {}  # scheme -> its last decoder's build and warm-up time (known names only)
 
     @staticmethod
     def _key(header: Header) -> tuple[str, str, str]:
@@ -126,6 +127,7 @@ class FrameDecoder:
         refused = self._refused.get(key)
         if refused is not None and time.monotonic() - refused[0] < REFUSAL_MEMORY_S:
             raise ProtocolError("model_unavailable", refused[1])
+        t0 = time.monotonic()
         dec = self._decoder(header)
         try:
             dec.warmup()
@@ -135,6 +137,7 @@ class FrameDecoder:
             while len(self._refused) > self.max_streams:
                 self._refused.popitem(last=False)
             raise ProtocolError("model_unavailable", str(exc)) from None
+        self.load_seconds[header.scheme] = time.monotonic() - t0
 
     def decode(self, header: Header, payloads: list[np.ndarray]) -> np.ndarray:
         """-> frame (H, W, 3) uint8. Raises ProtocolError (bad message) or DecodeFailure (lost frame)."""

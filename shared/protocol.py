@@ -23,9 +23,20 @@ from typing import Any, Literal
 
 import msgpack
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
-PROTOCOL_VERSION = 2  # 2: the CSI moved out of the header into its own binary part
+PROTOCOL_VERSION = 3  # 2: the CSI in its own binary part; 3: control messages (shared.control)
 SYMBOL_DTYPE = np.dtype("<c8")  # little-endian complex64, 8 bytes a symbol
 
 
@@ -54,6 +65,7 @@ class Kind(str, Enum):
     PROBE = "probe"  # end-to-end readiness check: control channel, never faded
     EOS = "eos"  # end of stream: control channel
     HEARTBEAT = "heartbeat"  # the transmitter is alive and the path through the proxy works (shared.liveness)
+    CONTROL = "control"  # a change of scheme or channel from the next frame on, and how it went (shared.control)
 
 
 class PayloadDescriptor(BaseModel):
@@ -100,6 +112,65 @@ class ChannelState(BaseModel):
         return self._csi
 
 
+def first_error(exc: ValidationError) -> str:
+    """A validation error in one line: where, and what is wrong."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
+
+
+MAX_PARAMS = 8  # a control request sets a few parameters; the scheme's defaults fill the rest
+Scalar = StrictBool | StrictInt | StrictFloat | StrictStr  # a parameter value, as the page and --param give them
+
+
+class ChannelUpdate(BaseModel):
+    """A new channel for the proxy; unset fields keep their value. An SNR replaces any SNR schedule."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    model: Literal["awgn", "rayleigh", "rician"] | None = None
+    snr_db: StrictFloat | StrictInt | None = None
+
+    @model_validator(mode="after")
+    def _in_channel_range(self) -> ChannelUpdate:
+        if self.snr_db is not None:
+            from shared.config import ChannelConfig  # (config imports this module)
+
+            ChannelConfig(snr_db=self.snr_db)  # the proxy's own bounds, one place
+        return self
+
+
+class ControlRequest(BaseModel):
+    """What a viewer asks for: any of a scheme, parameters (dotted keys nest, as with --param) and a channel."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: StrictInt = Field(ge=0, lt=2**31)  # names the request in its record
+    scheme: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    params: dict[str, Scalar] | None = Field(default=None, max_length=MAX_PARAMS)
+    channel: ChannelUpdate | None = None
+
+    @model_validator(mode="after")
+    def _asks_for_something(self) -> ControlRequest:
+        if self.scheme is None and not self.params and self.channel is None:
+            raise ValueError("nothing to change: give a scheme, parameters or a channel")
+        for key, value in (self.params or {}).items():
+            if not 0 < len(key) <= 64 or (isinstance(value, str) and len(value) > 64):
+                raise ValueError(f"parameter {key[:64]!r}: keys and text values are 1-64 characters")
+        return self
+
+    @property
+    def changes_scheme(self) -> bool:
+        return self.scheme is not None or bool(self.params)
+
+
+class ControlRecord(ControlRequest):
+    """What the transmitter did with a request: travels in band, transmitter -> proxy -> receiver."""
+
+    applied: StrictBool
+    reason: str | None = Field(default=None, max_length=600)  # why not, in one line
+
+
 # a stream id names files at the receiver: letters, digits, '_', '-', '.', not starting with '.'
 STREAM_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
 
@@ -121,6 +192,7 @@ class Header(BaseModel):
     payloads: list[PayloadDescriptor] = Field(default_factory=list)
     hops: dict[str, float] = Field(default_factory=dict, max_length=MAX_HOPS)  # event -> wall-clock seconds
     channel: ChannelState | None = None
+    control: ControlRecord | None = None  # only in a control message
 
     @property
     def n_symbols(self) -> int:
@@ -178,11 +250,11 @@ def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
     try:
         header = Header.model_validate(obj)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ProtocolError("malformed_header", f"{where}: {first['msg']}") from None
+        raise ProtocolError("malformed_header", first_error(exc)) from None
     if header.kind != Kind.FRAME and (header.payloads or header.channel is not None):
         raise ProtocolError("malformed_header", f"a {header.kind.value} message carries no payloads and no channel state")
+    if (header.kind == Kind.CONTROL) != (header.control is not None):
+        raise ProtocolError("malformed_header", "a control record belongs in a control message, and only there")
     if header.height * header.width > limits.max_frame_pixels:
         raise ProtocolError("oversized", f"a {header.width}x{header.height} frame is over {limits.max_frame_pixels} pixels")
     if len(header.payloads) > limits.max_payloads:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from shared.cli import UsageError
+from shared.prometheus import ServiceCollector, serve_metrics, service_registry
 from shared.protocol import Limits
 from shared.security import LinkSecurity, stop_authenticators
 from shared.transport import StopFlag
@@ -18,6 +18,7 @@ from shared.transport import StopFlag
 
 class Service(Protocol):
     stop: StopFlag  # set: close() drops what is unsent instead of flushing it
+    metrics: ServiceCollector  # what --metrics-port serves
 
     def run(self) -> dict: ...
 
@@ -36,9 +37,9 @@ def add_service_args(parser: argparse.ArgumentParser) -> None:
                              "keys; only keyed peers may connect (default: $SEMCOM_KEYS)")
     parser.add_argument("--insecure", action="store_true",
                         help="run the links without authentication or encryption (any local process may connect)")
-    parser.add_argument("--standby", action="store_true",
-                        help="load the libraries the service needs, then wait for a line on stdin before binding or "
-                             "connecting: the warm spare a supervisor starts in a crashed service's place")
+    parser.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
+                        help="serve Prometheus metrics at http://BIND:PORT/metrics (BIND: --bind); 0 = off "
+                             "(default: %(default)s; the receiver's viewer serves /metrics too)")
     parser.add_argument("--max-pixels", type=int, default=Limits().max_frame_pixels, metavar="N",
                         help="largest frame (height x width) this service accepts: it bounds the work one message "
                              "can cause (default: %(default)s, 2560x1440)")
@@ -53,27 +54,14 @@ def limits_from_args(ns: argparse.Namespace) -> Limits:
     return Limits(max_frame_pixels=ns.max_pixels)
 
 
-def wait_as_standby(name: str) -> None:
-    """``--standby``: pay the imports a fresh start pays (torch, every scheme, the LDPC and QAM
-    library: ~7 s on two cores) now, then wait for the supervisor's line on stdin (EOF: it is gone)."""
-    if name != "proxy":  # the proxy imports nothing heavy
-        from shared.schemes.base import scheme_names
-
-        scheme_names()
-        importlib.import_module("sionna.phy.fec.ldpc")
-        importlib.import_module("sionna.phy.mapping")
-    logging.getLogger(name).info("standing by")
-    if not sys.stdin.readline():
-        raise SystemExit(0)
-    logging.getLogger(name).warning("taking over from a process that stopped")
-
-
 def run_service(name: str, ns: argparse.Namespace, factory: Callable[[LinkSecurity], Service]) -> dict:
     """Build the service with its link security (a port that cannot be bound is a usage error),
     run it until it stops, close its sockets, and write its statistics where ``--stats`` says."""
     logging.basicConfig(level=ns.log_level, format=f"%(asctime)s {name} %(levelname)s %(message)s")
     if ns.threads < 1:
         raise UsageError("--threads must be >= 1")
+    if not 0 <= ns.metrics_port <= 65535:
+        raise UsageError("--metrics-port must be within [0, 65535]")
     if ns.latency_every < 0 or ns.latency_window <= 0:
         raise UsageError("--latency-every must be >= 0 and --latency-window > 0")
     # the rolling latency lines show at --log-level WARNING too (the demo's): they are what a stream is watched by
@@ -82,8 +70,6 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[LinkSecuri
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(ns.threads)
     security = LinkSecurity.from_options(name, ns.keys, ns.insecure)
-    if ns.standby:
-        wait_as_standby(name)
     if not security.secure:
         logging.getLogger(name).warning("links are not authenticated (--insecure): any local process may connect")
     try:
@@ -91,6 +77,15 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[LinkSecuri
     except OSError as exc:
         stop_authenticators()
         raise UsageError(str(exc)) from None
+    metrics_server = None
+    if ns.metrics_port:
+        try:
+            metrics_server = serve_metrics(ns.bind, ns.metrics_port, service_registry(service.metrics))
+        except OSError as exc:
+            service.close()
+            stop_authenticators()
+            raise UsageError(f"--metrics-port {ns.metrics_port}: {exc.strerror or exc}") from None
+        logging.getLogger(name).info("metrics at http://%s:%d/metrics", ns.bind, ns.metrics_port)
     try:
         stats = service.run()
     except UsageError as exc:  # a start-up failure (a refused stream, a budget too small): one line, and the stats say why
@@ -99,6 +94,8 @@ def run_service(name: str, ns: argparse.Namespace, factory: Callable[[LinkSecuri
             ns.stats.write_text(json.dumps({"counters": {}, "error": str(exc)}, indent=2))
         raise
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         service.close()
         stop_authenticators()  # its socket would hold the context open at exit
     if ns.stats:

@@ -16,7 +16,7 @@ and the FIFO of the simulated link).
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter
 
 import numpy as np
 
@@ -66,6 +66,13 @@ class LatencyHistogram:
         self.n += 1
         self.total += ms
         self.max = max(self.max, ms)
+
+    def count_below(self, edges_ms: list[float]) -> list[int]:
+        """Values at or below each edge (ascending), to within one bin (1 %): a Prometheus histogram's buckets."""
+        cumulative = np.cumsum(self.counts)  # (N_BINS,) values in bins 0..i; bin i >= 1 ends at LOW_MS * BIN_RATIO**i
+        last = [0 if e < self.LOW_MS else min(self.N_BINS - 1, int(np.log(e / self.LOW_MS) / np.log(self.BIN_RATIO)))
+                for e in edges_ms]
+        return [int(cumulative[i]) if e >= self.LOW_MS else 0 for i, e in zip(last, edges_ms)]
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0-100): the geometric middle of the bin holding that rank, never above max."""

@@ -97,7 +97,7 @@ def test_frames_0_streams_until_stopped_then_reports_and_leaves_no_process(tmp_p
     done, r, services = stream_until_signalled(sig, tmp_path, group=group)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert len(services) == 3
+    assert 3 <= len(services) <= 4  # the three services, and the warm spare once it has started
     time.sleep(0.5)
     assert not any(alive(pid) for pid in services)  # no orphans
     assert r["outcome"] == "interrupted" and r["frames"]["received"] >= 10  # 2 s of latency lines and 3 more at 5 fps
@@ -115,7 +115,7 @@ def test_a_killed_demo_takes_its_services_with_it(tmp_path):
     while time.monotonic() < deadline and len(children(proc.pid)) < 3:
         time.sleep(0.2)
     services = children(proc.pid)
-    assert len(services) == 3
+    assert 3 <= len(services) <= 4  # the three services, and the warm spare once it has started
     proc.kill()  # SIGKILL: the demo cannot clean up; the kernel tells its services (PR_SET_PDEATHSIG)
     proc.wait()
     deadline = time.monotonic() + 15

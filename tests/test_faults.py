@@ -12,12 +12,13 @@ import zmq
 
 from channel_proxy.service import ProxyService
 from receiver.service import ReceiverService, ReceiverSettings
-from shared import feedback
+from shared import feedback, launcher
 from shared.config import ChannelConfig
 from shared.launcher import run_pipeline
 from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS, Silence
 from shared.pipeline import FrameEncoder
 from shared.protocol import Limits
+from shared.spare import read_role
 from shared.transport import StopFlag
 from tests.conftest import SMALL_DIGITAL, ServiceThread, faded_frame, wait_for
 from transmitter.service import TransmitterService, TransmitterSettings
@@ -131,8 +132,8 @@ def test_the_transmitter_notices_a_dead_receiver_reprobes_and_resumes(endpoints,
     assert stats["counters"]["outages"] == 1 and len(stats["outages"]) == 1
 
 
-def _child_pid(module: str, standby: bool | None = None) -> int | None:
-    """The pid of our child process running ``python -m module`` (a spare or not, if ``standby`` says)."""
+def _child_pid(module: str) -> int | None:
+    """The pid of our child process running ``python -m module``."""
     me = str(os.getpid())
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -144,24 +145,29 @@ def _child_pid(module: str, standby: bool | None = None) -> int | None:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if ppid == me and b"-m" in argv and module.encode() in argv \
-                and (standby is None or (b"--standby" in argv) == standby):
+        if ppid == me and b"-m" in argv and module.encode() in argv:
             return int(pid)
     return None
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the service process in /proc")
 @pytest.mark.parametrize("standby", [False, True], ids=["fresh", "spare"])
-def test_the_demo_restarts_a_crashed_receiver_and_the_stream_goes_on(tmp_path, standby):
+def test_the_demo_restarts_a_crashed_receiver_and_the_stream_goes_on(tmp_path, monkeypatch, standby):
     out = tmp_path / "frames"
     argv = {"receiver": ["--exit-on-eos", "--out", str(out)], "proxy": ["--exit-on-eos"],
-            "transmitter": ["--source", "builtin", "--frames", "60", "--fps", "10", *DIGITAL_ARGV]}
+            "transmitter": ["--source", "builtin", "--frames", "120", "--fps", "10", *DIGITAL_ARGV]}
+    runs = []  # the run's ServiceProcesses, to see when its spare is warm
+    enter = launcher.ServiceProcesses.__enter__
+    monkeypatch.setattr(launcher.ServiceProcesses, "__enter__", lambda self: runs.append(self) or enter(self))
+    monkeypatch.setattr(launcher, "SPARE_AFTER_S", 0.0)
     result = {}
     runner = threading.Thread(target=lambda: result.update(
         run=run_pipeline(argv, prog="test", timeout=180, restarts=1, standby=standby)))
     runner.start()
     assert wait_for(lambda: out.exists() and len(list(out.glob("*.png"))) >= 5, 90)
-    victim = _child_pid("receiver", standby=False)
+    if standby:
+        assert wait_for(lambda: runs[0].spare_ready(), 90)
+    victim = _child_pid("receiver")
     os.kill(victim, signal.SIGKILL)
     t_kill = time.monotonic()
     if standby:  # the spare takes over at once: frames again within the liveness period of the kill
@@ -172,9 +178,10 @@ def test_the_demo_restarts_a_crashed_receiver_and_the_stream_goes_on(tmp_path, s
     run = result["run"]
     assert run.outcome == "done", (run.outcome, run.reason)
     assert [r["service"] for r in run.restarts] == ["receiver"] and "SIGKILL" in run.restarts[0]["reason"]
-    assert run.restarts[0]["spare"] is standby
+    assert run.restarts[0]["spare"] is standby and run.restarts[0]["spare_was_warm"] is standby
     assert run.stats["receiver"]["counters"]["frames_received"] > 0  # the new receiver showed frames
     assert any(p.name.startswith("default.2_") for p in out.glob("*.png"))  # ... under a new run name
+    assert _child_pid("shared.spare") is None  # the spare is stopped with the run
 
 
 def test_a_crash_without_restarts_left_stops_the_demo_at_once(tmp_path):
@@ -191,3 +198,11 @@ def test_a_crash_without_restarts_left_stops_the_demo_at_once(tmp_path):
     assert not runner.is_alive() and time.monotonic() - t_kill < 15  # stopped, not waiting for the timeout
     run = result["run"]
     assert run.outcome == "failed" and run.failed == "proxy" and "SIGKILL" in run.reason
+
+
+@pytest.mark.parametrize("line", ['["receiver", []]', '{"service": "shell", "argv": []}', '{"service": "receiver", "argv": "x"}',
+                                  '{"service": "proxy", "argv": [1]}', '{"service": "proxy", "argv": [], "extra": 1}'])
+def test_a_spare_accepts_only_a_known_service_and_a_list_of_strings(line):
+    with pytest.raises(ValueError):
+        read_role(line)
+    assert read_role('{"service": "proxy", "argv": ["--exit-on-eos"]}') == ("proxy", ["--exit-on-eos"])

@@ -43,11 +43,13 @@ import zmq
 from shared import feedback, protocol, reference
 from shared.cli import StartupFailure, UsageError
 from shared.config import Endpoints
+from shared.control import resolve_scheme
 from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS
 from shared.pipeline import FrameEncoder
+from shared.prometheus import ServiceCollector
 from shared.protocol import PROTOCOL_VERSION, Header, Kind, Limits
 from shared.security import LinkSecurity
-from shared.telemetry import Counters, RollingLatency
+from shared.telemetry import Counters, LinkStats, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket
 from transmitter.capture import Captured, LiveCapture
 
@@ -62,6 +64,7 @@ LIVE_WINDOW = 2  # the live default: encode the next frame while the receiver de
 PACE_HISTORY = 8  # frames whose encode and decode times set the just-in-time start
 PACE_EARLY = 0.1  # aim the encode to finish this share of a decode early: jitter then costs a short wait, not a frame
 MAX_OUTAGES = 1000  # outage records kept for the stats (the counter counts them all)
+MAX_PENDING_CONTROLS = 4  # control requests waiting for the next frame boundary; a flood keeps the newest
 
 
 class StreamRefused(StartupFailure):
@@ -88,6 +91,10 @@ class TransmitterService:
         self.security = security
         self.frames, self.encoder, self.settings, self.stop, self.limits = frames, encoder, settings, stop, limits
         self.counters = Counters()
+        self.links = LinkStats()  # this side's links, for Prometheus
+        self.metrics = ServiceCollector("transmitter", self.counters, self.links, self._gauges)
+        self.load_seconds: dict[str, float] = {}  # scheme -> its encoder's warm-up time
+        self._last_cbr: float | None = None
         self.latency = RollingLatency(logging.getLogger("transmitter.latency"), settings.latency_every_s,
                                       settings.latency_window_s)
         self.symbols_sum, self.source_bits_sum = 0, 0  # running totals over frames_sent: constant memory
@@ -102,10 +109,13 @@ class TransmitterService:
         self._encode_s: deque[float] = deque(maxlen=PACE_HISTORY)  # this side's encode times
         self._last_ack_t = 0.0  # monotonic time of the newest ack: the receiver began its next frame about then
         self._heartbeat_seq = -1  # heartbeats sent (their own numbering)
+        self._probes_sent = 0  # probes sent (their own numbering: the answer echoes it)
         self._echoed = -1  # newest heartbeat the receiver echoed
         self._unanswered_since: float | None = None  # monotonic time of the oldest message sent since the last answer
         self._last_out_t = time.monotonic()  # the last message of any kind sent: heartbeats fill the silences
         self.outages: list[dict] = []
+        self._controls: deque[protocol.ControlRequest] = deque(maxlen=MAX_PENDING_CONTROLS)  # from the viewer
+        self._last_frame: np.ndarray | None = None  # a new scheme warms up on it
         self.ctx = zmq.Context.instance()
         self._endpoints = endpoints
         self.out = self.fb = None
@@ -128,11 +138,13 @@ class TransmitterService:
                               link="feedback",
                               connect=endpoint(ep.receiver_host, ep.feedback_port))
 
-    def _control(self, kind: Kind, seq: int) -> list[bytes]:
-        """A header-only control message; it names the stream's scheme so the receiver can prepare."""
-        header = Header(version=PROTOCOL_VERSION, kind=kind, seq=seq, stream_id=self.encoder.stream_id,
-                        scheme=self.encoder.spec.name, scheme_params=self.encoder.params.model_dump(mode="json"),
-                        hops={"tx_sent": time.time()})
+    def _header_only(self, kind: Kind, seq: int, encoder: FrameEncoder | None = None,
+                     record: protocol.ControlRecord | None = None) -> list[bytes]:
+        """A header-only message; it names the stream's scheme (or ``encoder``'s) so the receiver can prepare."""
+        encoder = encoder or self.encoder
+        header = Header(version=PROTOCOL_VERSION, kind=kind, seq=seq, stream_id=encoder.stream_id,
+                        scheme=encoder.spec.name, scheme_params=encoder.params.model_dump(mode="json"),
+                        hops={"tx_sent": time.time()}, control=record)
         return [protocol.header_bytes(header)]
 
     def _drain_feedback(self) -> list[feedback.Feedback]:
@@ -149,6 +161,9 @@ class TransmitterService:
                     self._unanswered_since = None
                 continue
             if fb.stream_id != self.encoder.stream_id:
+                continue
+            if fb.type == "control":
+                self._controls.append(fb.control)  # applied between two frames, in the main loop
                 continue
             if fb.type == "ack" and fb.seq >= self.next_seq:
                 self.counters["feedback_dropped.unsent_seq"] += 1  # e.g. a forged 2**63 that would open the window for good
@@ -231,7 +246,7 @@ class TransmitterService:
             self._drain_feedback()
         if time.monotonic() - self._last_out_t >= HEARTBEAT_INTERVAL_S:
             self._heartbeat_seq += 1
-            if self._send(self._control(Kind.HEARTBEAT, self._heartbeat_seq), block=False):
+            if self._send(self._header_only(Kind.HEARTBEAT, self._heartbeat_seq), block=False):
                 self._sent_something()
 
     def _sent_something(self) -> None:
@@ -268,26 +283,30 @@ class TransmitterService:
         self._unanswered_since = None
         log.warning("the receiver answers again after %.1f s: streaming", record["duration_s"])
 
-    def wait_ready(self, forever: bool = False) -> bool:
+    def wait_ready(self, forever: bool = False, encoder: FrameEncoder | None = None) -> bool:
         """Probe through proxy and receiver until the receiver answers (or ``wait_ready_s`` runs out;
-        ``forever``: until stopped). Raises StreamRefused when the receiver will not serve this stream."""
+        ``forever``: until stopped). Raises StreamRefused when the receiver will not serve this stream.
+        With ``encoder``: the stream as that encoder would send it, and only answers to its own probes count."""
         deadline = None if forever else time.monotonic() + self.settings.wait_ready_s
-        probe = 0
+        first = 0 if encoder is None else self._probes_sent  # an earlier probe's answer is not about this scheme
         while not self.stop and (deadline is None or time.monotonic() < deadline):
-            self._send(self._control(Kind.PROBE, probe), block=False)
+            self._probe(encoder)
             end = time.monotonic() + PROBE_INTERVAL_S
             while time.monotonic() < end:
                 if not self.fb.poll(int(1000 * PROBE_INTERVAL_S / 4)):
                     continue
                 for fb in self._drain_feedback():
-                    if fb.stream_id != self.encoder.stream_id:
+                    if fb.stream_id != self.encoder.stream_id or fb.seq < first:
                         continue
                     if fb.type == "refused":
                         raise StreamRefused(f"the receiver refused stream {fb.stream_id!r}: {fb.reason}")
                     if fb.type == "probe_ack":
                         return True
-            probe += 1
         return False
+
+    def _probe(self, encoder: FrameEncoder | None = None) -> None:
+        self._send(self._header_only(Kind.PROBE, self._probes_sent, encoder), block=False)
+        self._probes_sent += 1
 
     def _frames(self, first: np.ndarray, rest: Iterator[np.ndarray]) -> tuple[LiveCapture | None, Callable[[], Captured | None]]:
         """What the main loop sends from, as ``take() -> Captured | None`` (None: the source has ended).
@@ -320,9 +339,9 @@ class TransmitterService:
             raise UsageError(f"{first.shape[1]}x{first.shape[0]} frames are over --max-pixels "
                              f"{self.limits.max_frame_pixels}: the proxy and receiver would drop every one")
         if s.wait_ready_s > 0:  # the receiver prepares its decoder while this side warms up
-            self._send(self._control(Kind.PROBE, 0), block=False)
+            self._probe()
         try:
-            self.encoder.warmup(first)
+            self._warm(self.encoder, first)
         except ValueError as exc:  # e.g. a symbol budget too small for this frame size
             raise UsageError(f"scheme {self.encoder.spec.name}: {exc}") from None
         if s.wait_ready_s > 0:
@@ -341,6 +360,9 @@ class TransmitterService:
                 if self.path_down():
                     self._recover()
                     continue
+                if self._controls:
+                    self._apply_control(self._controls.popleft(), seq)
+                    continue
                 if not self._window_open(seq):
                     break  # stopped
                 if capture is not None:
@@ -356,13 +378,39 @@ class TransmitterService:
                 capture.stop()
         if capture is None:
             self._drain_in_flight(seq)
-        if not self._send(self._control(Kind.EOS, seq), block=True, give_up_s=EOS_SEND_S):
+        if not self._send(self._header_only(Kind.EOS, seq), block=True, give_up_s=EOS_SEND_S):
             log.warning("the end of stream could not be sent (the proxy does not take messages)")
         acks_due = self.counters["frames_sent"] > (s.window if capture is not None else 0)  # live: the last may be in flight
         if s.wait_ready_s > 0 and acks_due and self.last_acked < 0 and not self.stop:
             raise StartupFailure(f"the receiver acknowledged none of the {self.counters['frames_sent']} frames sent: "
                                  "each was lost or dropped on the way (see the proxy's and the receiver's logs)")
         return self.stats()
+
+    def _apply_control(self, request: protocol.ControlRequest, seq: int) -> None:
+        """Between two frames: switch to the scheme a request asks for once the receiver has prepared it
+        (its probe answered), or keep the current one and say why; then tell the proxy and the receiver,
+        in band, before frame ``seq`` (the proxy applies the channel part from then on)."""
+        reason = None
+        try:
+            if request.changes_scheme:
+                name, params = resolve_scheme(self.encoder.spec.name, self.encoder.params.model_dump(mode="json"), request)
+                encoder = FrameEncoder(name, params, self.encoder.stream_id)
+                if self._last_frame is not None:
+                    self._warm(encoder, self._last_frame)
+                if not self.wait_ready(encoder=encoder):
+                    raise ValueError(f"no answer from the receiver within {self.settings.wait_ready_s:.0f} s")
+                self.encoder = encoder
+        except StreamRefused as exc:
+            reason = str(exc)
+        except (ValueError, UsageError) as exc:  # a parameter the scheme refuses, weights this side lacks
+            reason = f"the transmitter refused it: {exc}"
+        record = protocol.ControlRecord(**request.model_dump(), applied=reason is None,
+                                        reason=None if reason is None else feedback.one_line(reason))
+        self.counters["controls_applied" if record.applied else "controls_refused"] += 1
+        (log.info if record.applied else log.warning)("control %d %s", request.id,
+                                                      f"applied: now {self.encoder.spec.name}" if record.applied else f"refused: {reason}")
+        if not self._send(self._header_only(Kind.CONTROL, seq, record=record), block=True, give_up_s=EOS_SEND_S):
+            log.warning("control %d: the record could not be sent (the proxy does not take messages)", request.id)
 
     def _send_frame(self, item: Captured, seq: int, live: bool) -> bool:
         """Encode and send one frame as ``seq``; False (counted) when it was not sent."""
@@ -378,6 +426,7 @@ class TransmitterService:
                 self.counters["frames_dropped.full"] += 1
             return False
         self._last_send_t = time.monotonic()
+        self._last_frame = item.frame
         self._sent_something()
         self._sent_at[seq] = self._last_send_t
         while len(self._sent_at) > RTT_HISTORY:  # bounded, whatever the acks do
@@ -385,7 +434,10 @@ class TransmitterService:
         self.counters["frames_sent"] += 1
         self._encode_s.append(header.hops["tx_encoded"] - header.hops["tx_start"])
         self.latency.add(header.hops)
+        self.links.add(header.hops)
         self.symbols_sum += header.n_symbols
+        self.counters["symbols_sent"] += header.n_symbols
+        self._last_cbr = header.n_symbols / (header.height * header.width * 3)
         self.source_bits_sum += sum(p.bits for p in encoded.payloads)
         if self.ref is not None:
             try:
@@ -406,6 +458,23 @@ class TransmitterService:
             elif time.monotonic() - progress_t > self._ack_timeout():
                 self.counters["ack_timeouts"] += 1
                 return
+
+    def _gauges(self):
+        """The transmitter's gauges for Prometheus: the newest frame's CBR, the SNR the receiver reported,
+        each scheme's warm-up time."""
+        scheme = {"scheme": self.encoder.spec.name}
+        if self._last_cbr is not None:
+            yield "semcom_cbr", "channel uses per pixel value of the newest frame sent", scheme, self._last_cbr
+        if self.last_feedback is not None and self.last_feedback.snr_db is not None:
+            yield "semcom_snr_db", "channel SNR the receiver reported for the newest acknowledged frame, dB", scheme, \
+                self.last_feedback.snr_db
+        for name, seconds in self.load_seconds.items():
+            yield "semcom_model_load_seconds", "time to build and warm a scheme's encoder", {"scheme": name}, seconds
+
+    def _warm(self, encoder: FrameEncoder, frame: np.ndarray) -> None:
+        t0 = time.monotonic()
+        encoder.warmup(frame)
+        self.load_seconds[encoder.spec.name] = time.monotonic() - t0
 
     def stats(self) -> dict:
         dropped = sum(v for k, v in self.counters.items() if k.startswith("frames_dropped."))

@@ -59,17 +59,19 @@ def fault_run(target: str, *, scheme_argv: list[str], fps: float = 10.0, size: i
         for name in ("receiver", "proxy", "transmitter"):
             services.start(name, argv[name])
         if standby:
-            services.start_spare(target, argv[target])
+            services.start_spare()
         t_start = time.time()
         if _wait_frames(out, warm_frames, 0.0, FLOW_LIMIT_S) is None:
             raise RuntimeError(f"no stream within {FLOW_LIMIT_S:.0f} s: {services.failed() or 'no service failed'}")
+        while standby and not services.spare_ready() and time.time() - t_start < FLOW_LIMIT_S:
+            time.sleep(POLL_S)  # a spare still importing would only be a fresh start begun early
         os.kill(services.procs[target].pid, signal.SIGKILL)
         services.procs[target].wait()
         t_kill = time.time()
         time.sleep(gap_s)
         shown_before = len(_frames_shown(out))
         t_restart = time.time()
-        if not (standby and services.promote_spare(target)):
+        if not (standby and services.promote_spare(target, argv[target])):
             services.start(target, argv[target])
         t_flow = _wait_frames(out, 1, t_restart, FLOW_LIMIT_S)
         t_flow3 = _wait_frames(out, 3, t_restart, FLOW_LIMIT_S) if t_flow else None

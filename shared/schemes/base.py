@@ -131,3 +131,8 @@ def param_defaults(params: type[BaseModel]) -> list[str]:
 def scheme_names() -> list[str]:
     _load_schemes()
     return sorted(SCHEMES)
+
+
+def scheme_parameters() -> dict[str, list[str]]:
+    """Each registered scheme -> the names of its top-level parameters (for the viewer's controls)."""
+    return {name: list(get_scheme(name).params.model_fields) for name in scheme_names()}
