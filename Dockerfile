@@ -15,6 +15,7 @@ COPY shared ./shared
 COPY transmitter ./transmitter
 COPY receiver ./receiver
 COPY channel_proxy ./channel_proxy
+COPY semcom ./semcom
 RUN pip install .
 # media for SOURCE=video:/media/... or folder:/media/... (docker-compose mounts ${MEDIA:-./media} here)
 RUN mkdir -p /media /out

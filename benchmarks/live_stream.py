@@ -84,6 +84,7 @@ def main() -> int:
     ns = p.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from shared.bench import hardware
+    from shared.bench.results import write_result
 
     result = {"hardware": hardware.describe(), "source": ns.source, "fps": ns.fps, "seconds": ns.seconds,
               "size": ns.size, "hub": os.environ.get("SEMCOM_HUB_DIR"), "schemes": {}}
@@ -95,9 +96,7 @@ def main() -> int:
               f"receiver {r['receiver_fps']:.2f}), e2e p50 {r['end_to_end_p50_ms']:.0f} / p95 "
               f"{r['end_to_end_p95_ms']:.0f} ms, service {r['service_ms']:.0f} ms (p95/service "
               f"{r['p95_over_service']:.2f}), frames {r['frames']}, drops {r['drops_by_hop']}", flush=True)
-        ns.out.parent.mkdir(parents=True, exist_ok=True)
-        ns.out.write_text(json.dumps(result, indent=2))
-    print(f"written to {ns.out}")
+        write_result(ns.out, result)  # after each scheme: a long run interrupted keeps what it measured
     return 0
 
 

@@ -45,6 +45,19 @@ def slope_kib_per_1000(frames: list[int], rss: list[int]) -> float | None:
     return float(np.polyfit(np.asarray(frames, float), np.asarray(rss, float), 1)[0] * 1000)
 
 
+STEP_KIB = 256  # a rise this large between two samples (2 s) is a step, not a slope
+
+
+def steps_and_plateau(frames: list[int], rss: list[int]) -> dict:
+    """Steps of RSS (rises over STEP_KIB between consecutive samples) and the slope after the last one:
+    a leak grows with every frame; a heap that settles steps once and stays flat."""
+    steps = [{"frames": frames[i], "kib": rss[i] - rss[i - 1]} for i in range(1, len(rss)) if rss[i] - rss[i - 1] > STEP_KIB]
+    after = next((i for i, f in enumerate(frames) if steps and f >= steps[-1]["frames"]), 0)
+    return {"steps": steps, "plateau_from_frame": frames[after] if frames else None,
+            "plateau_slope_kib_per_1000_frames": slope_kib_per_1000(frames[after:], rss[after:]),
+            "plateau_frames": frames[-1] - frames[after] if frames else 0}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=10_000)
@@ -88,6 +101,8 @@ def main() -> int:
                                            for n in PIPELINE_ORDER},  # RssAnon: the heap
         "slope_file_kib_per_1000_frames": {n: slope_kib_per_1000([s["frames"] for s in steady], [s[f"{n}_file"] for s in steady])
                                            for n in PIPELINE_ORDER},  # RssFile: mapped files paged in
+        "steps_and_plateau_anon": {n: steps_and_plateau([s["frames"] for s in steady], [s[f"{n}_anon"] for s in steady])
+                                   for n in PIPELINE_ORDER},  # RssAnon: one-time steps, then the slope that is left
         "rss_kib_at_warmup": steady[0] if steady else None, "rss_kib_at_end": steady[-1] if steady else None,
         "target_kib_per_1000_frames": 1.0, "samples": samples,
     }

@@ -180,6 +180,8 @@ class ReceiverService:
         self.controls.append({"at": time.time(), "stream_id": header.stream_id, "before_seq": header.seq,
                               **record.model_dump(mode="json")})
         self.counters["controls_applied" if record.applied else "controls_refused"] += 1
+        if self.view is not None:
+            self.view.set_controls(list(self.controls))
         (log.info if record.applied else log.warning)("control %d on stream %r: %s", record.id, header.stream_id,
                                                       "applied" if record.applied else record.reason)
 
@@ -315,7 +317,7 @@ class ReceiverService:
         self._next_sample = time.monotonic() + VIEWER_SAMPLE_S
         window = self.latency.summary()
         self.view.sample({k: list(v) for k, v in window.items()}, self.latency.frames() / self.settings.latency_window_s,
-                         dict(self.counters), list(self.controls))
+                         dict(self.counters))
 
     def _gauges(self):
         """The receiver's gauges for Prometheus: the newest frame's SNR, CBR and PSNR; model load times; viewers."""

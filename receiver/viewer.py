@@ -72,13 +72,17 @@ class LiveView:
             self.version += 1
             self._frame, self._original, self.stream = frame, original, stream
 
-    def sample(self, links: dict[str, tuple[float, float]], fps: float, counters: dict[str, int],
-               controls: list[dict]) -> None:
+    def sample(self, links: dict[str, tuple[float, float]], fps: float, counters: dict[str, int]) -> None:
         """Once a second, from the decoder's thread: p50/p95 per link over the recent window, the counters."""
         with self._lock:
             self.series.append({"t": time.time(), "fps": fps, "links": links,
                                 "scheme": self.stream["scheme"] if self.stream else None})
-            self.counters, self.controls = counters, controls
+            self.counters = counters
+
+    def set_controls(self, controls: list[dict]) -> None:
+        """The records of the last control requests, as each arrives: a request with its record is no longer pending."""
+        with self._lock:
+            self.controls = controls
             for record in controls:
                 self.pending.pop(record["id"], None)
 

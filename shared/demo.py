@@ -25,7 +25,7 @@ from shared.cli_options import (
     host_port,
     scheme_from_args,
 )
-from shared.launcher import build_report, free_ports, run_pipeline
+from shared.launcher import PipelineRun, build_report, free_ports, run_pipeline
 from shared.protocol import Limits
 from shared.telemetry import format_link_table
 
@@ -107,6 +107,12 @@ def format_report(report: dict) -> str:
     for o in report.get("outages", []):
         lines.append(f"outage  {o['duration_s']:.1f} s without an answer from the receiver: {o['frames_lost']} frames lost"
                      + (f", {o['frames_skipped']} not sent" if o["frames_skipped"] else ""))
+    for c in report.get("controls", []):
+        asked = ", ".join(f"{k} {v}" for k, v in (("scheme", c.get("scheme")), ("params", c.get("params")),
+                                                   ("channel", {k: v for k, v in (c.get("channel") or {}).items() if v is not None}))
+                          if v)
+        lines.append(f"control request {c['id']} ({asked}): " + (f"applied from frame {c['before_seq']}" if c["applied"]
+                                                                  else f"not applied: {c['reason']}"))
     lines += format_rate_by_snr(report.get("trace", []))
     lines += ["", format_link_table(report["links"])]
     return "\n".join(lines)
@@ -144,41 +150,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(textwrap.fill(" ".join(param_defaults(SCHEMES[name].params)), width=100,
                                     initial_indent=" " * 13 + "--param ", subsequent_indent=" " * 21))
             return 0
-        if ns.frames is None:
-            ns.frames = 0 if ns.source.startswith("webcam") else 12
-        if ns.window is None:
-            from transmitter.service import LIVE_WINDOW
-
-            ns.window = LIVE_WINDOW if ns.fps > 0 else 1  # flow-controlled: stop-and-wait, each link without queueing
-        if ns.timeout is None:
-            ns.timeout = 0.0 if ns.frames == 0 else 600.0
-        if min(ns.frames, ns.fps, ns.window, ns.timeout, ns.latency_every, ns.restarts) < 0 or not 16 <= ns.size <= 4096:
-            raise UsageError("--frames, --fps, --window, --timeout, --latency-every and --restarts must be >= 0 "
-                             "and --size within [16, 4096]")
-        scheme, params = scheme_from_args(ns)
-        channel_from_args(ns)
-        ns.viewer = viewer_address(ns.viewer)
-        if ns.record is not None:
-            from receiver.recorder import VideoRecorder
-
-            VideoRecorder.check_path(ns.record)
-        from shared.sources import SourceError, open_source
-
-        try:
-            open_source(ns.source, ns.size)
-        except SourceError as exc:
-            raise UsageError(str(exc)) from None
+        scheme, params = checked_options(ns)
         return run_demo(ns, scheme, params)
 
     return run_cli("semcom demo", body)
 
 
-def run_demo(ns, scheme: str, params: dict) -> int:
+def service_argv(ns) -> dict[str, list[str]]:
+    """Each service's command line for a demo run of the parsed options ``ns``."""
     quiet = ["--latency-every", str(ns.latency_every if ns.verbose else 0)]  # the receiver's line has every link
     limit = []  # a --size over the default frame limit raises every service's limit with it
     if ns.size * ns.size > Limits().max_frame_pixels:
         limit = ["--max-pixels", str(ns.size * ns.size)]
-    argv = {
+    return {
         "receiver": [*limit, "--exit-on-eos", "--reference", "--latency-every", str(ns.latency_every),
                      "--latency-window", str(ns.latency_every or 10)] + (["--out", str(ns.out)] if ns.out else [])
                     + (["--viewer", f"{ns.viewer[0]}:{ns.viewer[1]}"] if ns.viewer else [])
@@ -188,17 +172,56 @@ def run_demo(ns, scheme: str, params: dict) -> int:
         "transmitter": [*limit, "--reference", "--source", ns.source, "--frames", str(ns.frames), "--size", str(ns.size),
                         "--fps", str(ns.fps), "--window", str(ns.window), *quiet] + forward(ns._groups["scheme"], ns),
     }
+
+
+def checked_options(ns) -> tuple[str, dict]:
+    """Fill the defaults that depend on other options and check them all; -> (scheme, its params).
+    UsageError (one line) for anything a run would refuse."""
+    if ns.frames is None:
+        ns.frames = 0 if ns.source.startswith("webcam") else 12
+    if ns.window is None:
+        from transmitter.service import LIVE_WINDOW
+
+        ns.window = LIVE_WINDOW if ns.fps > 0 else 1  # flow-controlled: stop-and-wait, each link without queueing
+    if ns.timeout is None:
+        ns.timeout = 0.0 if ns.frames == 0 else 600.0
+    if min(ns.frames, ns.fps, ns.window, ns.timeout, ns.latency_every, ns.restarts) < 0 or not 16 <= ns.size <= 4096:
+        raise UsageError("--frames, --fps, --window, --timeout, --latency-every and --restarts must be >= 0 "
+                         "and --size within [16, 4096]")
+    scheme, params = scheme_from_args(ns)
+    channel_from_args(ns)
+    ns.viewer = viewer_address(ns.viewer)
+    if ns.record is not None:
+        from receiver.recorder import VideoRecorder
+
+        VideoRecorder.check_path(ns.record)
+    from shared.sources import SourceError, open_source
+
+    try:
+        open_source(ns.source, ns.size)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    return scheme, params
+
+
+def run_and_report(ns, scheme: str, params: dict, stop=None) -> tuple[PipelineRun, dict]:
+    """Run the three services for the options ``ns`` (until done, Ctrl-C, or ``stop`` is set); -> the run and its report."""
+    run = run_pipeline(service_argv(ns), prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose,
+                       restarts=ns.restarts, standby=ns.standby, stop=stop)
+    report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)
+    report["exit_codes"], report["outcome"], report["restarts"] = run.exit_codes, run.outcome, run.restarts
+    if run.failed:
+        report["error"] = {"service": run.failed, "reason": run.reason}
+    return run, report
+
+
+def run_demo(ns, scheme: str, params: dict) -> int:
     what = f"{ns.frames} frames" if ns.frames else "frames until Ctrl-C"
     print(f"semcom demo: {what} of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
           f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
     if ns.viewer:
         print(f"semcom demo: viewer at http://{ns.viewer[0]}:{ns.viewer[1]}/ (metrics at /metrics)", file=sys.stderr)
-    run = run_pipeline(argv, prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose, restarts=ns.restarts,
-                       standby=ns.standby)
-    report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)
-    report["exit_codes"], report["outcome"], report["restarts"] = run.exit_codes, run.outcome, run.restarts
-    if run.failed:
-        report["error"] = {"service": run.failed, "reason": run.reason}
+    run, report = run_and_report(ns, scheme, params)
     if ns.report:
         ns.report.parent.mkdir(parents=True, exist_ok=True)
         ns.report.write_text(json.dumps(report, indent=2))

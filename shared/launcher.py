@@ -267,11 +267,12 @@ class PipelineRun:
 
 
 def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None, verbose: bool = False,
-                 restarts: int = 0, standby: bool = False) -> PipelineRun:
+                 restarts: int = 0, standby: bool = False, stop: threading.Event | None = None) -> PipelineRun:
     """Run the three services (``argv``: name -> its own flags) until the transmitter's end
     of stream has passed the proxy and the receiver, a service fails, ``timeout`` s pass
     (None: no limit), or Ctrl-C / SIGTERM; then stop all. A crashed service is started again
-    up to ``restarts`` times: by the warm spare if ``standby`` (one waits, ready to become any of them)."""
+    up to ``restarts`` times: by the warm spare if ``standby`` (one waits, ready to become any of them).
+    ``stop`` set (from another thread: the Python API) ends the run as Ctrl-C does."""
     outcome, failed, restarted = "done", None, []
     with ServiceProcesses(verbose=verbose) as services, sigterm_as_interrupt():
         try:
@@ -280,6 +281,8 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
             spare_due = time.monotonic() + SPARE_AFTER_S if standby and restarts else None
             deadline = None if timeout is None else time.monotonic() + timeout
             while any(services.procs[n].poll() is None for n in PIPELINE_ORDER):
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
                 if spare_due is not None and not services.spare_alive() and time.monotonic() >= spare_due:
                     services.start_spare()
                 failed = services.failed()
@@ -371,4 +374,5 @@ def build_report(tx: dict, proxy: dict, rx: dict, scheme: str, params: dict) -> 
         "trace": rx.get("trace", []),  # per frame: seq, channel SNR, symbols spent, decoded, PSNR, each link's ms
         "services": {"transmitter": txc, "proxy": pxc, "receiver": rxc},
         "outages": tx.get("outages", []),  # each time the transmitter lost the path: how long, frames lost
+        "controls": rx.get("controls", []),  # what came of each control request (the viewer's switches), in order
     }

@@ -17,20 +17,22 @@ from hypothesis import strategies as st
 from shared import feedback, protocol
 from shared.config import ChannelConfig
 from shared.pipeline import ChannelStage, FrameEncoder
-from shared.protocol import PROTOCOL_VERSION, Header, Kind
+from shared.protocol import PROTOCOL_VERSION, ChannelUpdate, ControlRecord, ControlRequest, Header, Kind
 
 SCHEME_PARAMS = {  # small, fast settings per scheme, at 32x32
     "digital": {"cbr": 0.25, "link": {"modulation": "qpsk", "code_rate": 0.5, "ldpc_k": 256}},
     "deepjscc": {}, "lrisc": {}, "spic": {}, "keyregion": {}, "full": {},
 }
 HEADER_FIELDS = ["version", "kind", "stream_id", "seq", "scheme", "scheme_params", "height", "width", "payloads",
-                 "hops", "channel"]
+                 "hops", "channel", "control"]
+RECORD = ControlRecord(id=1, scheme="deepjscc", params={"cbr": 1 / 96}, channel=ChannelUpdate(model="rayleigh", snr_db=3),
+                       applied=True)  # a control record as the transmitter sends it
 
 # any value msgpack can carry, nested a little: what a forger can put anywhere
 leaves = (st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**64 - 1)  # what msgpack can encode
           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=80) | st.binary(max_size=64)
           | st.sampled_from([0, 1, -1, 2**63, 2**31, 8192, 8193, 65536, "frame", "probe", "eos", "heartbeat",
-                             "awgn", "digital", "analog", "complex64", "../../x", "a\x00b"]))
+                             "control", "awgn", "digital", "analog", "complex64", "../../x", "a\x00b"]))
 values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
                                                                                            max_size=4), max_leaves=8)
 
@@ -43,7 +45,8 @@ def valid_message(scheme: str, kind: str, faded: bool) -> tuple[bytes, ...]:
     enc = FrameEncoder(scheme, SCHEME_PARAMS[scheme], stream_id="fuzz")
     if kind != "frame":
         head = Header(version=PROTOCOL_VERSION, kind=Kind(kind), seq=1, stream_id="fuzz", scheme=scheme,
-                      scheme_params=enc.params.model_dump(mode="json"), hops={"tx_sent": 1.0})
+                      scheme_params=enc.params.model_dump(mode="json"), hops={"tx_sent": 1.0},
+                      control=RECORD if kind == "control" else None)
         return (protocol.header_bytes(head),)
     header, symbols, _ = enc.encode(frame, 3)
     if faded:
@@ -91,7 +94,7 @@ def _paths(obj, prefix=()) -> list[tuple]:
 def mutated(draw, schemes: list[str], faded: bool) -> list[bytes]:
     """A valid message of a drawn scheme and kind, then one to three mutations."""
     scheme = draw(st.sampled_from(schemes))
-    kind = draw(st.sampled_from(["frame", "frame", "frame", "probe", "eos", "heartbeat"]))
+    kind = draw(st.sampled_from(["frame", "frame", "frame", "probe", "eos", "heartbeat", "control"]))
     parts = list(valid_message(scheme, kind, faded))
     for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["replace", "replace", "delete", "add", "kind", "part", "bytes"]))
@@ -104,7 +107,7 @@ def mutated(draw, schemes: list[str], faded: bool) -> list[bytes]:
             head[draw(st.sampled_from(HEADER_FIELDS + ["extra", "csi"]))] = draw(values)
             parts[0] = msgpack.packb(head)
         elif op == "kind":
-            head["kind"] = draw(st.sampled_from(["frame", "probe", "eos", "heartbeat"]))
+            head["kind"] = draw(st.sampled_from(["frame", "probe", "eos", "heartbeat", "control"]))
             parts[0] = msgpack.packb(head)
         elif op == "part":
             parts = _mutate_parts(draw, parts)
@@ -143,10 +146,12 @@ def feedback_messages() -> st.SearchStrategy[bytes]:
     valid = [feedback.pack(fb) for fb in (
         feedback.Feedback(type="ack", stream_id="fuzz", seq=0, snr_db=5.0, decode_ms=10.0),
         feedback.Feedback(type="probe_ack", stream_id="fuzz", seq=0),
-        feedback.refusal("fuzz", 0, "no model"), feedback.Feedback(type="heartbeat", seq=3))]
+        feedback.refusal("fuzz", 0, "no model"), feedback.Feedback(type="heartbeat", seq=3),
+        feedback.Feedback(type="control", stream_id="fuzz", seq=-1, control=ControlRequest(**RECORD.model_dump(
+            exclude={"applied", "reason"}))))]
     mutated_map = st.builds(lambda raw, key, value: msgpack.packb({**msgpack.unpackb(raw), key: value}),
                             st.sampled_from(valid), st.sampled_from(["type", "stream_id", "seq", "ok", "snr_db",
-                                                                      "decode_ms", "reason", "extra"]), values)
+                                                                      "decode_ms", "reason", "control", "extra"]), values)
     return mutated_map | st.sampled_from(valid) | st.binary(max_size=256) | values.map(msgpack.packb)
 
 
@@ -168,3 +173,21 @@ class FakeFeedbackSocket:
 
     def close(self, *_args, **_kw) -> None:
         pass
+
+
+PARAM_NAMES = ["cbr", "snr_db", "weights", "codec", "link.modulation", "link.code_rate", "link.ldpc_k", "link.ldpc_iters",
+               "steps", "link", "x.y.z"]
+
+
+def control_requests() -> st.SearchStrategy[ControlRequest]:
+    """Control requests that pass the message schema, as a forger on the feedback link could send them:
+    real and unknown schemes, real parameter names with any value, any channel in range."""
+    scalars = (st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+               | st.text(max_size=20) | st.sampled_from([1 / 96, 1 / 48, 0.25, 0.5, 0.2, 4, 1024, "qpsk", "16qam", "webp"]))
+    return st.fixed_dictionaries(dict(
+        id=st.integers(0, 2**31 - 1),
+        scheme=st.none() | st.sampled_from(["digital", "deepjscc", "nope", "lrisc"]),
+        params=st.none() | st.dictionaries(st.sampled_from(PARAM_NAMES), scalars, max_size=3),
+        channel=st.none() | st.builds(ChannelUpdate, model=st.none() | st.sampled_from(["awgn", "rayleigh", "rician"]),
+                                      snr_db=st.none() | st.floats(-30, 60)),
+    )).filter(lambda r: r["scheme"] is not None or r["params"] or r["channel"] is not None).map(lambda r: ControlRequest(**r))

@@ -3,17 +3,20 @@ service raise out of its message handler. Bounded for CI (``SEMCOM_FUZZ_EXAMPLES
 derandomized); ``benchmarks/fuzz_services.py`` runs 10,000 a service with fresh randomness."""
 import os
 
+import numpy as np
 import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 
 from channel_proxy.service import ProxyService
 from receiver.service import ReceiverService, ReceiverSettings
+from shared import protocol
 from shared.config import ChannelConfig
 from shared.launcher import free_endpoints
 from shared.pipeline import FrameEncoder
+from shared.protocol import Limits
 from shared.transport import StopFlag
-from tests.fuzz_messages import FakeFeedbackSocket, as_zmq_frames, feedback_messages, mutated
+from tests.fuzz_messages import FakeFeedbackSocket, as_zmq_frames, control_requests, feedback_messages, mutated
 from transmitter.service import TransmitterService, TransmitterSettings
 
 EXAMPLES = int(os.environ.get("SEMCOM_FUZZ_EXAMPLES", "150"))
@@ -41,6 +44,11 @@ def receiver():
     yield svc
     svc.stop.set()
     svc.close()
+
+
+@pytest.fixture(scope="module")
+def small_frame_32():
+    return (np.random.default_rng(1).random((32, 32, 3)) * 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +85,27 @@ def test_the_transmitter_survives_any_feedback(transmitter, raw):
     transmitter.fb = FakeFeedbackSocket([raw])
     transmitter._drain_feedback()
     assert transmitter.last_acked < transmitter.next_seq  # nothing unsent is ever acknowledged
+
+
+CONTROL_FUZZ = settings(FUZZ, max_examples=min(EXAMPLES, 40))  # each may build a scheme's encoder: fewer examples
+
+
+@CONTROL_FUZZ
+@given(request=control_requests())
+def test_the_transmitter_survives_any_control_request(transmitter, small_frame_32, request):
+    """A request that passed the schema (the viewer's checks skipped, as a forger would) is applied or
+    refused with a reason; the transmitter never raises, and a refused one leaves its scheme as it was."""
+    before = transmitter.encoder
+    transmitter._last_frame = small_frame_32
+    transmitter.settings.wait_ready_s = 0.05  # no receiver here: a scheme that builds is refused for no answer
+    sent = []
+    transmitter._send = lambda frames, **_: sent.append(frames) or True
+    try:
+        transmitter._apply_control(request, 5)
+    finally:
+        del transmitter._send  # the instance attribute: back to the method
+    record = protocol.decode_header(sent[-1][0], Limits()).control
+    assert record.id == request.id and (record.applied or record.reason)
+    if not record.applied:
+        assert transmitter.encoder is before
+    transmitter.encoder = before

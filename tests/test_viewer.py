@@ -168,7 +168,7 @@ def test_many_viewers_each_get_new_frames_and_the_cap_is_kept(served, monkeypatc
 def test_status_carries_the_stream_the_series_and_the_schemes(served):
     view, base, _ = served
     view.publish(_stream_facts(5), _frame(1), None)
-    view.sample({"rx_decode": [10.0, 20.0]}, 9.5, {"frames_received": 6}, [])
+    view.sample({"rx_decode": [10.0, 20.0]}, 9.5, {"frames_received": 6})
     st = json.loads(_get(base + "/api/status")[2])
     assert st["stream"]["seq"] == 5 and st["series"][-1]["links"]["rx_decode"] == [10.0, 20.0]
     assert st["series"][-1]["scheme"] == "digital" and st["counters"] == {"frames_received": 6}
