@@ -113,6 +113,7 @@ class ReceiverService:
         self.registry = service_registry(self.metrics)
         self._next_sample = 0.0  # monotonic time of the viewer's next latency sample
         self._last_stream: dict = {}  # the newest frame's facts (gauges, viewer)
+        self._run = {"stream_id": None, "seq": -1, "received": 0}  # the current transmitter run of the newest stream
         self._inbox: queue.Queue[tuple[float, list[zmq.Frame]]] = queue.Queue(maxsize=max(1, settings.hwm))
         self._reading = threading.Event()
         self._reader = threading.Thread(target=self._read, name="reader", daemon=True)
@@ -266,7 +267,14 @@ class ReceiverService:
             self.psnr_n += 1
         self.trace.append(header.seq, snr, header.n_symbols, ok, quality, header.hops)
         self.counters["symbols_received"] += header.n_symbols
+        run = self._run
+        if header.stream_id != run["stream_id"] or header.seq < run["seq"]:  # a new transmitter run numbers from 0
+            run.update(stream_id=header.stream_id, received=0)
+        run["seq"] = header.seq
+        run["received"] += 1
         self._last_stream = {
+            "sent": header.seq + 1, "received": run["received"],  # this transmitter run: seq counts frames sent
+            "lost": header.seq + 1 - run["received"],  # ... sent and never shown: erased, dropped or in a fault
             "stream_id": header.stream_id, "seq": header.seq, "scheme": header.scheme, "scheme_params": header.scheme_params,
             "height": header.height, "width": header.width, "snr_db": snr, "ok": ok, "psnr_db": quality,
             "channel": header.channel.model if header.channel else None, "has_original": ref is not None,

@@ -116,6 +116,8 @@ def test_a_switch_takes_effect_between_two_frames_on_every_hop(endpoints, small_
         assert wait_for(lambda: len(seen) >= n + 3, 30)
         assert {s[1] for s in seen[n:]} == {"deepjscc"}  # the stream goes on as it was
         assert tx.counters["controls_applied"] == 1 and tx.counters["controls_refused"] == 1
+        last = rx._last_stream  # what the viewer counts: sent from the seq, shown, and the difference
+        assert last["sent"] == last["seq"] + 1 and 0 <= last["lost"] <= 2 and last["received"] == last["sent"] - last["lost"]
         assert rx.counters["controls_applied"] == 1 and rx.counters["controls_refused"] == 1
     finally:
         for run in reversed(runs):

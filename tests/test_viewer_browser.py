@@ -90,6 +90,7 @@ def test_the_page_shows_the_stream_live_and_switches_its_scheme(demo, browser):
     assert wait_for(lambda: _text(browser, cell) not in ("", "-"), 30)
     seen = {_text(browser, cell)}
     assert wait_for(lambda: seen.add(_text(browser, cell)) or len(seen) >= 3, 30)  # the latency numbers update
+    assert _text(browser, "#sent").isdigit() and int(_text(browser, "#lost")) <= 2  # counted from the frames' seq
 
     # a bad request: its reason on the page, and the stream goes on unchanged
     browser.find_element(By.ID, "snr").send_keys("500")
