@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared.cli import UsageError
@@ -129,3 +130,20 @@ def fetch_files(model: str, hub_id: str, upstream: str, files: dict[str, str], t
             raise WeightsTampered(f"model '{model}': the downloaded {name} does not match its pinned SHA-256; not kept")
         partial.replace(target)
     return folder
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """A model that is one upstream file, pinned by SHA-256 (a registry row's config derives from this)."""
+
+    weights_file: str  # the file's name inside the hub folder (and at the upstream)
+    sha256: str  # its pinned SHA-256: checked before anything reads the file
+    upstream: str  # base URL of the pinned commit: upstream + "/" + weights_file downloads it
+
+    def files(self) -> dict[str, str]:
+        """File name -> pinned SHA-256 (what ``semcom models fetch`` downloads)."""
+        return {self.weights_file: self.sha256}
+
+    def checked_path(self, model: str, source: str | None) -> Path:
+        """The file in ``source`` (a hub id or a folder), found offline and checked against its pinned hash."""
+        return verified(model, resolve(model, source or "", marker=self.weights_file) / self.weights_file, self.sha256)

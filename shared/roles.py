@@ -91,6 +91,7 @@ class KeyRegionSelector(Model):
     """frame + label map -> key mask (the regions worth spending bits on)."""
 
     role = "key_regions"
+    reads_segmentation = False  # True: select() uses the segmenter's classes, so the scheme runs one even without a map
 
     @abstractmethod
     def select(self, frame: np.ndarray, segmentation: Segmentation | None = None) -> np.ndarray:

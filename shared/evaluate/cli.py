@@ -8,6 +8,7 @@ from typing import Sequence
 
 from shared.cli import CliParser, UsageError, run_cli
 from shared.cli_options import add_channel_args, channel_from_args
+from shared.metrics import OPTIONAL_METRICS
 
 PROG = "semcom eval"
 CHANNELS = ["awgn", "rayleigh", "rician"]
@@ -61,6 +62,9 @@ def build_parser() -> CliParser:
     o.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: %(default)s)")
     o.add_argument("--fresh", action="store_true", help="discard the results already in --out instead of resuming")
     o.add_argument("--sheet-images", type=int, default=2, help="images on the contact sheets (default: %(default)s)")
+    o.add_argument("--metric", action="append", default=[], choices=OPTIONAL_METRICS, metavar="NAME",
+                   help=f"also compute an optional metric ({', '.join(OPTIONAL_METRICS)}: the reconstruction re-segmented "
+                        "by ESPNetv2-VOC, mIoU against the original's map; needs its hub weights); repeatable")
     o.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device of the metrics (default: %(default)s)")
     return parser
 
@@ -112,6 +116,7 @@ def _body(ns: argparse.Namespace) -> int:
     config = {
         "points": [p.as_config() for p in points], "channels": channels, "snr_db": snrs, "channel": base,
         "images": ns.images, "image_names": list(images), "size": ns.size, "repeats": ns.repeats,
+        **({"extra_metrics": sorted(set(ns.metric))} if ns.metric else {}),
     }
     try:
         store = RunStore(ns.out, config, fresh=ns.fresh)
@@ -121,7 +126,7 @@ def _body(ns: argparse.Namespace) -> int:
     print(f"{PROG}: {len(jobs)} runs ({len(points)} points x {len(channels)} channels x {len(snrs)} SNRs x "
           f"{len(images)} images x {ns.repeats} repeats), {len(store.rows)} already in {ns.out}")
     t0 = time.perf_counter()
-    Runner(images, channel_config, store, sheet, device).run(jobs)
+    Runner(images, channel_config, store, sheet, device, tuple(dict.fromkeys(ns.metric))).run(jobs)
 
     rows = ordered_rows(jobs, store.rows)
     write_results(ns.out, store.config, rows)

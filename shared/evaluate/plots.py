@@ -21,6 +21,7 @@ PANELS = {
     "lpips_alex": "LPIPS, AlexNet (lower is better)",
     "semantic_top1": "top-1 class agreement",
     "semantic_top5": "top-5 class overlap",
+    "miou_voc": "mIoU, re-segmented by ESPNetv2-VOC",
     "decode_ok": "frames decoded (fraction)",
 }
 

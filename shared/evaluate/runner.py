@@ -25,7 +25,7 @@ from shared.cli import UsageError
 from shared.config import ChannelConfig
 from shared.evaluate.grid import Job, SchemePoint
 from shared.evaluate.store import RunStore
-from shared.metrics import bpp, cbr, compute_all, to_tensor_batch
+from shared.metrics import METRICS, OPTIONAL_METRICS, bpp, cbr, compute_all, to_tensor_batch
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.protocol import STREAM_ID_PATTERN, Header, header_bytes
 from shared.schemes.base import DecodeFailure, Encoded
@@ -70,12 +70,13 @@ class Runner:
     """Measures jobs; ``channel_config(model, snr_db)`` gives each job's channel."""
 
     def __init__(self, images: dict[str, np.ndarray], channel_config: Callable[[str, float], ChannelConfig],
-                 store: RunStore, sheet_images: list[str], device: str = "cpu"):
+                 store: RunStore, sheet_images: list[str], device: str = "cpu", extra_metrics: tuple[str, ...] = ()):
         self.images = images
         self.channel_config = channel_config
         self.store = store
         self.sheet_images = set(sheet_images)
         self.device = device
+        self.metric_names = [m for m in METRICS if m not in OPTIONAL_METRICS] + list(extra_metrics)
         self._stages: dict[tuple[str, float], ChannelStage] = {}
         self._warm: set[str] = set()
 
@@ -124,7 +125,7 @@ class Runner:
         original = self.images[job.image]
         h, w = original.shape[:2]
         shown, failure, channel_ms, decode_ms = self._receive(job, sent)
-        metrics = compute_all(to_tensor_batch(original, self.device), to_tensor_batch(shown, self.device))
+        metrics = compute_all(to_tensor_batch(original, self.device), to_tensor_batch(shown, self.device), self.metric_names)
         source_bits = sum(p.bits for p in sent.encoded.payloads)
         row = {
             "key": job.key, "scheme": job.point.scheme, "point": job.point.label, "channel": job.channel,

@@ -18,6 +18,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from shared.hub import PinnedFile
 from shared.roles import KeyRegionSelector, Segmentation, check_frame
 from shared.sideinfo.maps import block_any, upsample
 
@@ -164,6 +165,8 @@ class ClassKeySelector(KeyRegionSelector):
     (ADE20K names look like ``"person;individual;someone"``) is a key class.
     """
 
+    reads_segmentation = True
+
     def __init__(self, config: ClassKeyConfig = ClassKeyConfig()):
         self.config = config
 
@@ -181,3 +184,92 @@ class ClassKeySelector(KeyRegionSelector):
         if segmentation is None:
             raise ValueError("ClassKeySelector needs the frame's Segmentation (from a semantic segmenter)")
         return np.isin(segmentation.labels, self.key_ids(segmentation.class_names))
+
+
+@dataclass(frozen=True)
+class YunetKeyConfig(PinnedFile):
+    """The registry row's config: the YuNet ONNX file, its pinned hash, and how faces, persons and classes combine."""
+
+    score_threshold: float = 0.7  # YuNet's faces at 0.9+ on portraits; 0.7 keeps small webcam faces, drops most false ones
+    nms_threshold: float = 0.3  # overlapping boxes of one face merged, as upstream's demo
+    max_side: int = 640  # faces are searched at most at this side (YuNet is fast: ~15-40 ms at 640 on one core)
+    key_classes: tuple[str, ...] = ()  # segmenter classes that are always key (key_classes=dog,car); "person": every person
+    head_scale: float = 1.6  # a face box widened this much covers hair and chin
+    shoulders: float = 0.8  # neck and shoulders below each face, when no segmenter gives the person's own pixels
+    max_key_fraction: float = 0.4  # never more than this much as key: key bits must stay the minority
+    grid: int = 8  # snapped to 8x8 blocks, the latent cells of f=8 codecs
+
+
+class YunetKeySelector(FaceSaliencySelector):
+    """Faces (YuNet, with landmarks) + the person each face belongs to + named classes -> (H, W) bool key mask.
+
+    With a semantic segmentation (ESPNetv2-VOC's or Cityscapes' ``person``), each face brings the
+    connected person region it touches, so a body is key only where a face says it is a person
+    (a segmenter's stray "person" pixels elsewhere are not); without one, the head and shoulders.
+    Pixels of ``key_classes`` are key wherever the segmenter finds them. No face and no key class:
+    the most salient segments, as the embedded selector does.
+    """
+
+    reads_segmentation = True  # persons and key classes come from the segmenter, when it has them
+
+    def __init__(self, detector, config: YunetKeyConfig):
+        super().__init__(FaceSaliencyConfig(head_scale=config.head_scale, shoulders=config.shoulders,
+                                            max_key_fraction=config.max_key_fraction, grid=config.grid))
+        self.detector = detector  # cv2.FaceDetectorYN
+        self.yunet = config
+
+    @classmethod
+    def load(cls, name: str, config: YunetKeyConfig, source: str | None) -> "YunetKeySelector":
+        """``source``: a hub id (``ShiqiYu/yunet``) or a folder holding ``config.weights_file``."""
+        path = config.checked_path(name, source)
+        detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), config.score_threshold, config.nms_threshold)
+        return cls(detector, config)
+
+    def num_parameters(self) -> int:
+        return 0  # an ONNX graph run by OpenCV: its weights are not torch parameters
+
+    def detections(self, frame: np.ndarray) -> np.ndarray:
+        """(N, 15) float32 in frame pixels: x, y, w, h, 5 landmarks (x, y), score; largest first."""
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.yunet.max_side / max(h, w))
+        small = frame if scale == 1 else cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        self.detector.setInputSize((small.shape[1], small.shape[0]))
+        _, found = self.detector.detect(np.ascontiguousarray(small[:, :, ::-1]))  # YuNet reads BGR 0-255
+        if found is None:
+            return np.zeros((0, 15), np.float32)
+        found = found.astype(np.float32)
+        found[:, :14] /= scale
+        return found[np.argsort(-found[:, 2] * found[:, 3], kind="stable")]
+
+    def faces(self, frame: np.ndarray) -> list[FaceBox]:
+        return [FaceBox(round(y), round(x), round(fh), round(fw)) for x, y, fw, fh in self.detections(frame)[:, :4]]
+
+    def person_mask(self, segmentation: Segmentation, heads: np.ndarray) -> np.ndarray:
+        """(H, W) bool: the connected person regions that a head touches (all persons when "person" is a key class)."""
+        ids = ClassKeySelector(ClassKeyConfig(("person",))).key_ids(segmentation.class_names)
+        persons = np.isin(segmentation.labels, ids).astype(np.uint8)
+        if "person" in self.yunet.key_classes:
+            return persons.astype(bool)
+        _, components = cv2.connectedComponents(persons, connectivity=8)  # (H, W) int32, 0 = not a person
+        touched = np.unique(components[heads & (persons > 0)])
+        return np.isin(components, touched[touched > 0])
+
+    def select(self, frame: np.ndarray, segmentation: Segmentation | None = None) -> np.ndarray:
+        check_frame(frame)
+        faces = self.faces(frame)
+        shape = frame.shape[:2]
+        mask = np.zeros(shape, bool)
+        if faces:
+            heads = self.face_mask(shape, faces, shoulders=0.0)
+            if segmentation is not None and "person" in {n.lower() for n in segmentation.class_names}:
+                mask = heads | self.person_mask(segmentation, heads)
+                if mask.mean() > self.config.max_key_fraction:
+                    mask = heads  # a crowd or a close-up: the faces alone stay within the cap
+            else:
+                mask = self.capped_face_mask(shape, faces)
+        if segmentation is not None and self.yunet.key_classes:
+            mask |= ClassKeySelector(ClassKeyConfig(self.yunet.key_classes)).select(frame, segmentation)
+        if not mask.any():
+            mask = self.salient_mask(frame, segmentation)
+        g = self.config.grid
+        return upsample(block_any(mask, g), g, *shape) if g > 1 else mask

@@ -14,6 +14,7 @@ from shared.metrics.image_tensor import check_image_pair, to_tensor_batch
 from shared.metrics.perceptual import effnet_dist, lpips_alex
 from shared.metrics.pixel import ms_ssim, ms_ssim_min_size, psnr_db, ssim
 from shared.metrics.rate import bpp, cbr
+from shared.metrics.segmentation import miou_voc
 from shared.metrics.semantic import (SemanticAgreement, caption_similarity, semantic_agreement,
                                      semantic_top1, semantic_top5)
 from shared.metrics.unavailable import MetricUnavailable
@@ -28,7 +29,11 @@ METRICS: dict[str, Metric] = {
     "semantic_top1": semantic_top1,
     "semantic_top5": semantic_top5,
     "lpips_alex": lpips_alex,
+    "miou_voc": miou_voc,
 }
+
+# Metrics computed only when named (semcom eval --metric NAME): each costs a hub model's forward pass per image.
+OPTIONAL_METRICS = ("miou_voc",)
 
 # Metrics that need a minimum image side; smaller images record them as unavailable.
 _MIN_SIDE = {"ms_ssim": ms_ssim_min_size()}
@@ -45,9 +50,9 @@ class MetricResults(dict):
 
 @torch.no_grad()
 def compute_all(x: torch.Tensor, y: torch.Tensor, names: Iterable[str] | None = None) -> MetricResults:
-    """Every metric in METRICS (or just `names`) on a pair of batches (B, 3, H, W) in [0, 1]."""
+    """Every metric in METRICS but the optional ones (or just `names`) on a pair of batches (B, 3, H, W) in [0, 1]."""
     check_image_pair(x, y)
-    selected = list(METRICS) if names is None else list(names)
+    selected = [m for m in METRICS if m not in OPTIONAL_METRICS] if names is None else list(names)
     unknown = [name for name in selected if name not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
@@ -65,8 +70,8 @@ def compute_all(x: torch.Tensor, y: torch.Tensor, names: Iterable[str] | None = 
 
 
 __all__ = [
-    "METRICS", "Metric", "MetricResults", "MetricUnavailable", "SemanticAgreement", "bpp",
-    "caption_similarity", "cbr", "check_image_pair", "compute_all", "effnet_dist", "lpips_alex",
+    "METRICS", "OPTIONAL_METRICS", "Metric", "MetricResults", "MetricUnavailable", "SemanticAgreement", "bpp",
+    "caption_similarity", "cbr", "check_image_pair", "compute_all", "effnet_dist", "lpips_alex", "miou_voc",
     "ms_ssim", "psnr_db", "semantic_agreement", "semantic_top1", "semantic_top5", "ssim",
     "to_tensor_batch",
 ]

@@ -27,7 +27,9 @@ from shared.codecs.latent_diffusers import DiffusersLatentCodec, DiffusersVaeCon
 from shared.codecs.taef2 import Taef2Config, Taef2LatentCodec
 from shared.extractors.caption_blip import BlipCaptioner, BlipConfig
 from shared.extractors.caption_structured import StructuredCaptionConfig, StructuredCaptioner
-from shared.extractors.keyregions import ClassKeyConfig, ClassKeySelector, FaceSaliencyConfig, FaceSaliencySelector
+from shared.extractors.keyregions import (ClassKeyConfig, ClassKeySelector, FaceSaliencyConfig, FaceSaliencySelector, YunetKeyConfig,
+                                         YunetKeySelector)
+from shared.extractors.segment_espnetv2 import Espnetv2Config, Espnetv2Segmenter
 from shared.extractors.segment_regions import RegionConfig, RegionSegmenter
 from shared.extractors.segment_segformer import SegformerConfig, SegformerSegmenter
 from shared.hub import WeightsNotFound, resolve
@@ -50,6 +52,10 @@ class ModelSpec:
     default: bool = False  # the role's default: embedded, so a fresh machine works offline
 
 
+ESPNETV2_UPSTREAM = ("https://raw.githubusercontent.com/sacmehta/EdgeNets/2b232d3f7fb60658755dad1ebca0ffc895cc795e/"
+                     "model/segmentation/model_zoo/espnetv2")  # the pinned commit of the published weights
+YUNET_UPSTREAM = "https://raw.githubusercontent.com/ShiqiYu/libfacedetection.train/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx"
+
 MODELS: dict[str, ModelSpec] = {
     "regions-slic": ModelSpec(
         "segmenter", "embedded", RegionSegmenter, RegionConfig(), None,
@@ -60,6 +66,25 @@ MODELS: dict[str, ModelSpec] = {
     "segformer-b0-cityscapes": ModelSpec(
         "segmenter", "hub", SegformerSegmenter, SegformerConfig(input_size=1024, vocabulary="cityscapes"),
         "nvidia/segformer-b0-finetuned-cityscapes-1024-1024", "SegFormer-B0, Cityscapes 19 classes"),
+    "espnetv2-voc": ModelSpec(
+        "segmenter", "hub", Espnetv2Segmenter,
+        Espnetv2Config("espnetv2_s_2.0_pascal_384x384.pth", "bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6",
+                       ESPNETV2_UPSTREAM, "voc", 2.0, (384, 384)),
+        "sacmehta/espnetv2", "ESPNetv2 s=2.0 (own implementation, pinned SHA-256), Pascal VOC 21 classes at 384x384"),
+    "espnetv2-voc-small": ModelSpec(
+        "segmenter", "hub", Espnetv2Segmenter,
+        Espnetv2Config("espnetv2_s_1.0_pascal_384x384.pth", "7ce2df106b62661a4e8e30098398d6b96a2a946b9546d2287500379f984301a8",
+                       ESPNETV2_UPSTREAM, "voc", 1.0, (384, 384)),
+        "sacmehta/espnetv2", "ESPNetv2 s=1.0, Pascal VOC 21 classes: 0.23 M parameters, about half the time of s=2.0"),
+    "espnetv2-cityscapes": ModelSpec(
+        "segmenter", "hub", Espnetv2Segmenter,
+        Espnetv2Config("espnetv2_s_2.0_city_1024x512.pth", "a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8",
+                       ESPNETV2_UPSTREAM, "cityscapes", 2.0, (512, 1024)),
+        "sacmehta/espnetv2", "ESPNetv2 s=2.0, Cityscapes 19 classes + background at 1024x512 (street scenes only)"),
+    "yunet": ModelSpec(
+        "key_regions", "hub", YunetKeySelector,
+        YunetKeyConfig("yunet_n_dynamic.onnx", "104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12", YUNET_UPSTREAM),
+        "ShiqiYu/yunet", "YuNet faces (OpenCV FaceDetectorYN, pinned SHA-256) + the segmenter's person each face touches"),
     "faces-saliency": ModelSpec(
         "key_regions", "embedded", FaceSaliencySelector, FaceSaliencyConfig(), None,
         "LBP frontal-face cascade (scikit-image) + spectral-residual saliency", default=True),
@@ -149,9 +174,14 @@ def availability(name: str) -> tuple[bool, str]:
     if spec.backend == "embedded":
         return Path(where).is_file(), where
     try:
-        return True, str(resolve(name, where, marker=getattr(spec.cls, "hub_marker", "config.json")))
+        return True, str(resolve(name, where, marker=hub_marker(spec)))
     except WeightsNotFound:
         return False, f"hub id {where} not in the local cache"
+
+
+def hub_marker(spec: ModelSpec) -> str:
+    """The file whose presence says a folder holds this row's weights (one of several files for some rows)."""
+    return getattr(spec.config, "weights_file", None) or getattr(spec.cls, "hub_marker", "config.json")
 
 
 def weights_bytes(name: str) -> int | None:
@@ -167,6 +197,8 @@ def weights_bytes(name: str) -> int | None:
         root = Path(where)
     if root is None:
         return None
+    if root.is_dir() and getattr(spec.config, "weights_file", None):
+        root = root / spec.config.weights_file  # one file of a folder that holds several models
     if root.is_file():
         return root.stat().st_size
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())

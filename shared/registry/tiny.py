@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+ESPNETV2_ROWS = ("espnetv2-voc", "espnetv2-voc-small", "espnetv2-cityscapes")
+NO_TINY = {"yunet": "an ONNX graph run by OpenCV: its selector is tested with a stand-in detector"}
 TINY_WORDS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "cat", "dog", "street", "red")
 
 
@@ -135,7 +137,8 @@ def save_tiny(name: str, path: Path, levels: int = 2) -> Path:
                 "sd-vae": lambda p: _sd_vae(p, levels), "taesd": lambda p: _taesd(p, levels),
                 "sd-img2img": lambda p: _sd_pipeline(p, "img2img"), "sd-inpaint": lambda p: _sd_pipeline(p, "inpaint"),
                 "sd-x4-upscaler": lambda p: _sd_pipeline(p, "x4-upscaler"), "controlnet-seg": _controlnet, "sd-lora": _lora,
-                "taef2": save_tiny_taef2}  # its files' hashes differ from the pinned ones: use save_tiny_taef2's config
+                "taef2": save_tiny_taef2,  # its files' hashes differ from the pinned ones: use save_tiny_taef2's config
+                **{row: (lambda p, row=row: save_tiny_espnetv2(row, p)) for row in ESPNETV2_ROWS}}  # idem
     if name not in builders:
         raise ValueError(f"no tiny config for '{name}'; have: {', '.join(builders)}")
     builders[name](Path(path))
@@ -159,3 +162,21 @@ def save_tiny_taef2(path: Path, width: int = 8):
     torch.save(net.decoder.state_dict(), path / DECODER_FILE)
     return replace(get_spec("taef2").config, encoder_sha256=sha256_of(path / ENCODER_FILE),
                    decoder_sha256=sha256_of(path / DECODER_FILE), width=width)
+
+
+def save_tiny_espnetv2(name: str, path: Path, scale: float = 0.5):
+    """A random ESPNetv2 state dict of the upstream layout at width multiplier ``scale``, saved under the
+    registry row's file name in ``path``; return the row's config pinning its hash (use it in place of the real one)."""
+    from dataclasses import replace
+
+    from shared.extractors.segment_espnetv2 import Espnetv2Net
+    from shared.hub import sha256_of
+    from shared.registry.table import get_spec
+
+    config = get_spec(name).config
+    torch.manual_seed(0)
+    net = Espnetv2Net(scale, len(config.classes()))
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path / config.weights_file)
+    return replace(config, sha256=sha256_of(path / config.weights_file), scale=scale, input_size=(64, 96))

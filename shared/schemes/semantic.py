@@ -144,7 +144,6 @@ class SemanticTransmit(Transmit):
 
     def __init__(self, params: SemanticParams):
         super().__init__(params)
-        from shared.extractors.keyregions import ClassKeySelector
         from shared.registry.table import default_model, load_model
 
         def model(role: str, name: str, needed: bool):
@@ -153,7 +152,7 @@ class SemanticTransmit(Transmit):
         self.parts = SCHEME_PARTS[self.scheme]
         self.selector = model("key_regions", params.key_regions, "mask" in self.parts)
         # a class-based key selector reads the segmenter's classes, so it brings a segmenter even without a map part
-        self.class_keys = isinstance(self.selector, ClassKeySelector)
+        self.class_keys = self.selector is not None and self.selector.reads_segmentation
         self.segmenter = model("segmenter", params.segmenter, "map" in self.parts or self.class_keys)
         self.captioner = model("captioner", params.captioner, "caption" in self.parts)
         self.reuse = ReuseSender()
