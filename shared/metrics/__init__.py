@@ -15,8 +15,7 @@ from shared.metrics.perceptual import effnet_dist, lpips_alex
 from shared.metrics.pixel import ms_ssim, ms_ssim_min_size, psnr_db, ssim
 from shared.metrics.rate import bpp, cbr
 from shared.metrics.segmentation import miou_voc
-from shared.metrics.semantic import (SemanticAgreement, caption_similarity, semantic_agreement,
-                                     semantic_top1, semantic_top5)
+from shared.metrics.semantic import SemanticAgreement, caption_similarity, semantic_agreement, semantic_top1, semantic_top5
 from shared.metrics.unavailable import MetricUnavailable
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

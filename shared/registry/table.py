@@ -27,8 +27,14 @@ from shared.codecs.latent_diffusers import DiffusersLatentCodec, DiffusersVaeCon
 from shared.codecs.taef2 import Taef2Config, Taef2LatentCodec
 from shared.extractors.caption_blip import BlipCaptioner, BlipConfig
 from shared.extractors.caption_structured import StructuredCaptionConfig, StructuredCaptioner
-from shared.extractors.keyregions import (ClassKeyConfig, ClassKeySelector, FaceSaliencyConfig, FaceSaliencySelector, YunetKeyConfig,
-                                         YunetKeySelector)
+from shared.extractors.keyregions import (
+    ClassKeyConfig,
+    ClassKeySelector,
+    FaceSaliencyConfig,
+    FaceSaliencySelector,
+    YunetKeyConfig,
+    YunetKeySelector,
+)
 from shared.extractors.segment_espnetv2 import Espnetv2Config, Espnetv2Segmenter
 from shared.extractors.segment_regions import RegionConfig, RegionSegmenter
 from shared.extractors.segment_segformer import SegformerConfig, SegformerSegmenter
