@@ -59,6 +59,23 @@ def stability(segmenter, frames: list[np.ndarray]) -> dict:
             "changed_matched_max": max(matched), "labels_per_frame": statistics.fmean(len(np.unique(m)) for m in maps)}
 
 
+def contact_sheet(frames: list[np.ndarray], segmenters: dict, selectors: dict) -> np.ndarray:
+    """One row per frame: frame | SLIC regions | ESPNetv2-VOC classes | embedded key mask | YuNet + persons key mask."""
+    palette = np.random.default_rng(0).integers(0, 255, (256, 3), dtype=np.uint8)
+    palette[0] = 0  # background / region 0 black
+    rows = []
+    for frame in frames:
+        f = square_resize(frame, TIMED_SIZE)
+        voc = segmenters["espnetv2-voc"].segment(f)
+
+        def shade(mask: np.ndarray) -> np.ndarray:
+            return (f * 0.35 + np.where(mask[..., None], f * 0.65, 0)).astype(np.uint8)  # key bright, the rest dimmed
+
+        rows.append(np.hstack([f, palette[segmenters["regions-slic"].segment(f).labels], palette[voc.labels],
+                               shade(selectors["faces-saliency"].select(f)), shade(selectors["yunet"].select(f, voc))]))
+    return np.vstack(rows)
+
+
 def median_ms(call, frame: np.ndarray, repeats: int) -> float:
     call(frame)  # warm-up: first-call allocations and OpenCV's graph set-up
     times = []
@@ -75,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=24, help="consecutive frames per clip (default: 24)")
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per extractor and size (default: 5)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default: 2, this machine's cores)")
+    ap.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG (first frame of a few clips + photos)")
+    ap.add_argument("--photos", default="../shared/corpus/photos", help="photos for the contact sheet (every 400th file)")
     ap.add_argument("-o", "--out", type=Path, default=Path("results/semantic_extractors.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -114,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                  "yunet + espnetv2-voc persons": lambda f: selectors["yunet"].select(f, voc)}
         timings[size] = {n: median_ms(c, frame, args.repeats) for n, c in calls.items()}
         print(size, {n: round(v, 1) for n, v in timings[size].items()}, flush=True)
+    if args.sheet:
+        picks = [c for c in clips if c.stem in ("asl_again", "carphone_pristine", "solidWhiteRight")]
+        photos = sorted(p for p in Path(args.photos).rglob("*.jpg"))[::400][:3]
+        frames = [clip_frames(c, 1)[0] for c in picks] + [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in photos]
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(args.sheet), cv2.cvtColor(contact_sheet(frames, segmenters, selectors), cv2.COLOR_RGB2BGR))
+        print(f"contact sheet: {args.sheet}")
     write_result(args.out, {
         "hardware": {"cpu": cpu_model(), "torch_threads": args.threads, "device": "cpu", "torch": torch.__version__,
                      "opencv": cv2.__version__},

@@ -15,6 +15,7 @@ from shared.hub import WeightsNotFound, WeightsTampered
 from shared.registry.table import MODELS, availability, get_spec, load_model
 from shared.registry.tiny import save_tiny_espnetv2
 from shared.roles import Segmentation
+from shared.sideinfo.maps import block_any, upsample
 
 
 @pytest.mark.parametrize("scale, classes, published", [(2.0, 21, 789_253), (1.0, 21, 234_021), (2.0, 20, 789_242)])
@@ -173,3 +174,14 @@ def test_miou_voc_of_an_image_with_itself_is_one(tiny_voc, monkeypatch):
     x = torch.rand(2, 3, 64, 64)
     assert compute_all(x, x, ["miou_voc"])["miou_voc"].tolist() == [1.0, 1.0]
     segmentation._segmenter.cache_clear()
+
+
+def test_no_face_in_a_frame_one_class_fills_still_keys_the_salient_pixels():
+    frame = np.zeros((96, 96, 3), np.uint8)
+    frame[30:60, 40:70] = 255  # one bright object on a flat background
+    seg = Segmentation(np.zeros((96, 96), np.uint8), NAMES, vocabulary="voc")  # all background
+    selector = YunetKeySelector(StandInDetector([]), CONFIG)
+    mask = selector.select(frame, seg)
+    assert not selector.salient_mask(frame, seg).any()  # the one segment is the whole frame: never key
+    pixels = selector.salient_mask(frame, None)
+    assert 0 < mask.mean() <= 0.5 and (mask == upsample(block_any(pixels, 8), 8, 96, 96)).all()

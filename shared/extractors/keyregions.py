@@ -269,7 +269,9 @@ class YunetKeySelector(FaceSaliencySelector):
                 mask = self.capped_face_mask(shape, faces)
         if segmentation is not None and self.yunet.key_classes:
             mask |= ClassKeySelector(ClassKeyConfig(self.yunet.key_classes)).select(frame, segmentation)
-        if not mask.any():
+        if not mask.any():  # no face, no key class: the salient segments, else (one class fills the frame) salient pixels
             mask = self.salient_mask(frame, segmentation)
+            if not mask.any():
+                mask = self.salient_mask(frame, None)
         g = self.config.grid
         return upsample(block_any(mask, g), g, *shape) if g > 1 else mask
