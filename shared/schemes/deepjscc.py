@@ -18,6 +18,8 @@ symbols per 256x256 frame).
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 from pydantic import Field, field_validator
@@ -33,6 +35,7 @@ from shared.nets.jscc import (
     snr_from_noise_var,
     to_symbols,
 )
+from shared.nets.quantize import jscc_decoder
 from shared.schemes.base import (
     DecodeFailure,
     Encoded,
@@ -52,6 +55,7 @@ class DeepJSCCParams(SchemeParams):
     cbr: float = Field(default=1 / 48, gt=0, le=1)  # all 32 maps: 4,096 symbols per 256x256, the issue's comparison point
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR: mid-range until feedback supplies the real one
     weights: str = Field(default="deepjscc", pattern=r"^deepjscc[a-z0-9_]{0,32}$")  # shared/weights/<name>.safetensors
+    precision: Literal["fp32", "int8"] = "fp32"  # receiver's decoder: int8 is 7.6x smaller, -0.1 dB (benchmarks/precision.py)
 
     @field_validator("cbr")
     @classmethod
@@ -97,11 +101,11 @@ class DeepJSCCReceive(Receive):
         x_hat = torch.from_numpy(rx.symbols.astype(np.complex64))[None]  # (1, N)
         nv = torch.from_numpy(rx.noise_var.astype(np.float32))[None]  # (1, N)
         z = from_symbols(mmse_scale(x_hat, nv), net.config.latent_channels, hp, wp)  # (1, C, H'/16, W'/16)
-        y = net.decode(z, snr_from_noise_var(nv))[0, :, :height, :width]  # (3, H, W)
+        y = jscc_decoder(self.params.weights, self.params.precision)(z, snr_from_noise_var(nv))[0, :, :height, :width]  # (3, H, W)
         return (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
     def warmup(self) -> None:
-        load_jscc(self.params.weights)
+        jscc_decoder(self.params.weights, self.params.precision)  # int8: calibrated here, once, not on the first frame
 
 
 SPEC = register(
