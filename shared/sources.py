@@ -69,6 +69,20 @@ class BuiltinSource:
             i += 1
 
 
+def first_frames(path: Path, n: int, size: int | None = None) -> list[np.ndarray]:
+    """The first ``n`` frames of a video file, RGB uint8: at their own size, or square-resized to ``size``."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < n:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        frames.append(rgb if size is None else square_resize(rgb, size))
+    cap.release()
+    return frames
+
+
 class VideoSource:
     """A video file or a webcam, through OpenCV."""
 

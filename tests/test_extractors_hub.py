@@ -158,22 +158,22 @@ def test_miou_voc_is_optional_and_unavailable_without_weights(tmp_path, monkeypa
     monkeypatch.delenv("SEMCOM_HUB_DIR", raising=False)
     monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    segmentation._segmenter.cache_clear()
+    segmentation.reset()
     x = torch.rand(1, 3, 32, 32)
     assert "miou_voc" in METRICS and "miou_voc" not in compute_all(x, x, ["psnr_db"])
     results = compute_all(x, x, ["psnr_db", "miou_voc"])
     assert "miou_voc" in results.unavailable and "semcom models fetch espnetv2-voc" in results.unavailable["miou_voc"]
-    segmentation._segmenter.cache_clear()
+    segmentation.reset()
 
 
 def test_miou_voc_of_an_image_with_itself_is_one(tiny_voc, monkeypatch):
     from shared.metrics import compute_all, segmentation
 
     monkeypatch.setenv("SEMCOM_HUB_DIR", str(tiny_voc.parent.parent))
-    segmentation._segmenter.cache_clear()
+    segmentation.reset()
     x = torch.rand(2, 3, 64, 64)
     assert compute_all(x, x, ["miou_voc"])["miou_voc"].tolist() == [1.0, 1.0]
-    segmentation._segmenter.cache_clear()
+    segmentation.reset()
 
 
 def test_no_face_in_a_frame_one_class_fills_still_keys_the_salient_pixels():

@@ -111,12 +111,13 @@ def _body(ns: argparse.Namespace) -> int:
 
     base = channel_config(channels[0], snrs[0]).model_dump(exclude={"model", "snr_db"})  # validates the channel options
     device = _device(ns.device)
+    extra_metrics = tuple(sorted(set(ns.metric)))
     images = load_images(ns.images, ns.size, ns.limit)
     jobs = build_jobs(points, channels, snrs, list(images), ns.repeats)
     config = {
         "points": [p.as_config() for p in points], "channels": channels, "snr_db": snrs, "channel": base,
         "images": ns.images, "image_names": list(images), "size": ns.size, "repeats": ns.repeats,
-        **({"extra_metrics": sorted(set(ns.metric))} if ns.metric else {}),
+        **({"extra_metrics": list(extra_metrics)} if extra_metrics else {}),
     }
     try:
         store = RunStore(ns.out, config, fresh=ns.fresh)
@@ -126,7 +127,7 @@ def _body(ns: argparse.Namespace) -> int:
     print(f"{PROG}: {len(jobs)} runs ({len(points)} points x {len(channels)} channels x {len(snrs)} SNRs x "
           f"{len(images)} images x {ns.repeats} repeats), {len(store.rows)} already in {ns.out}")
     t0 = time.perf_counter()
-    Runner(images, channel_config, store, sheet, device, tuple(dict.fromkeys(ns.metric))).run(jobs)
+    Runner(images, channel_config, store, sheet, device, extra_metrics).run(jobs)
 
     rows = ordered_rows(jobs, store.rows)
     write_results(ns.out, store.config, rows)

@@ -25,7 +25,7 @@ from shared.cli import UsageError
 from shared.config import ChannelConfig
 from shared.evaluate.grid import Job, SchemePoint
 from shared.evaluate.store import RunStore
-from shared.metrics import METRICS, OPTIONAL_METRICS, bpp, cbr, compute_all, to_tensor_batch
+from shared.metrics import DEFAULT_METRICS, bpp, cbr, compute_all, to_tensor_batch
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.protocol import STREAM_ID_PATTERN, Header, header_bytes
 from shared.schemes.base import DecodeFailure, Encoded
@@ -76,7 +76,7 @@ class Runner:
         self.store = store
         self.sheet_images = set(sheet_images)
         self.device = device
-        self.metric_names = [m for m in METRICS if m not in OPTIONAL_METRICS] + list(extra_metrics)
+        self.metric_names = list(DEFAULT_METRICS) + list(extra_metrics)
         self._stages: dict[tuple[str, float], ChannelStage] = {}
         self._warm: set[str] = set()
 

@@ -147,10 +147,12 @@ class FaceSaliencySelector(KeyRegionSelector):
         check_frame(frame)
         faces = self.faces(frame)
         mask = self.capped_face_mask(frame.shape[:2], faces) if faces else self.salient_mask(frame, segmentation)
+        return self.snapped(mask)
+
+    def snapped(self, mask: np.ndarray) -> np.ndarray:
+        """Every grid block touching the mask: exact g x g blocks, coded at 1/g by the map coder."""
         g = self.config.grid
-        if g > 1:  # every block touching the mask: exact g x g blocks, coded at 1/g by the map coder
-            mask = upsample(block_any(mask, g), g, *mask.shape)
-        return mask
+        return upsample(block_any(mask, g), g, *mask.shape) if g > 1 else mask
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ class YunetKeySelector(FaceSaliencySelector):
                                             max_key_fraction=config.max_key_fraction, grid=config.grid))
         self.detector = detector  # cv2.FaceDetectorYN
         self.yunet = config
+        self.person_class = ClassKeySelector(ClassKeyConfig(("person",)))
+        self.key_class = ClassKeySelector(ClassKeyConfig(config.key_classes)) if config.key_classes else None
 
     @classmethod
     def load(cls, name: str, config: YunetKeyConfig, source: str | None) -> "YunetKeySelector":
@@ -246,8 +250,7 @@ class YunetKeySelector(FaceSaliencySelector):
 
     def person_mask(self, segmentation: Segmentation, heads: np.ndarray) -> np.ndarray:
         """(H, W) bool: the connected person regions that a head touches (all persons when "person" is a key class)."""
-        ids = ClassKeySelector(ClassKeyConfig(("person",))).key_ids(segmentation.class_names)
-        persons = np.isin(segmentation.labels, ids).astype(np.uint8)
+        persons = np.isin(segmentation.labels, self.person_class.key_ids(segmentation.class_names)).astype(np.uint8)
         if "person" in self.yunet.key_classes:
             return persons.astype(bool)
         _, components = cv2.connectedComponents(persons, connectivity=8)  # (H, W) int32, 0 = not a person
@@ -261,17 +264,16 @@ class YunetKeySelector(FaceSaliencySelector):
         mask = np.zeros(shape, bool)
         if faces:
             heads = self.face_mask(shape, faces, shoulders=0.0)
-            if segmentation is not None and "person" in {n.lower() for n in segmentation.class_names}:
+            if segmentation is not None and self.person_class.key_ids(segmentation.class_names):
                 mask = heads | self.person_mask(segmentation, heads)
                 if mask.mean() > self.config.max_key_fraction:
                     mask = heads  # a crowd or a close-up: the faces alone stay within the cap
             else:
                 mask = self.capped_face_mask(shape, faces)
-        if segmentation is not None and self.yunet.key_classes:
-            mask |= ClassKeySelector(ClassKeyConfig(self.yunet.key_classes)).select(frame, segmentation)
+        if segmentation is not None and self.key_class is not None:
+            mask |= self.key_class.select(frame, segmentation)
         if not mask.any():  # no face, no key class: the salient segments, else (one class fills the frame) salient pixels
             mask = self.salient_mask(frame, segmentation)
             if not mask.any():
                 mask = self.salient_mask(frame, None)
-        g = self.config.grid
-        return upsample(block_any(mask, g), g, *shape) if g > 1 else mask
+        return self.snapped(mask)

@@ -33,6 +33,7 @@ METRICS: dict[str, Metric] = {
 
 # Metrics computed only when named (semcom eval --metric NAME): each costs a hub model's forward pass per image.
 OPTIONAL_METRICS = ("miou_voc",)
+DEFAULT_METRICS = tuple(m for m in METRICS if m not in OPTIONAL_METRICS)  # what compute_all runs when not told
 
 # Metrics that need a minimum image side; smaller images record them as unavailable.
 _MIN_SIDE = {"ms_ssim": ms_ssim_min_size()}
@@ -51,7 +52,7 @@ class MetricResults(dict):
 def compute_all(x: torch.Tensor, y: torch.Tensor, names: Iterable[str] | None = None) -> MetricResults:
     """Every metric in METRICS but the optional ones (or just `names`) on a pair of batches (B, 3, H, W) in [0, 1]."""
     check_image_pair(x, y)
-    selected = [m for m in METRICS if m not in OPTIONAL_METRICS] if names is None else list(names)
+    selected = list(DEFAULT_METRICS if names is None else names)
     unknown = [name for name in selected if name not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
@@ -69,7 +70,7 @@ def compute_all(x: torch.Tensor, y: torch.Tensor, names: Iterable[str] | None = 
 
 
 __all__ = [
-    "METRICS", "OPTIONAL_METRICS", "Metric", "MetricResults", "MetricUnavailable", "SemanticAgreement", "bpp",
+    "DEFAULT_METRICS", "METRICS", "OPTIONAL_METRICS", "Metric", "MetricResults", "MetricUnavailable", "SemanticAgreement", "bpp",
     "caption_similarity", "cbr", "check_image_pair", "compute_all", "effnet_dist", "lpips_alex", "miou_voc",
     "ms_ssim", "psnr_db", "semantic_agreement", "semantic_top1", "semantic_top5", "ssim",
     "to_tensor_batch",

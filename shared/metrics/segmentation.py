@@ -40,7 +40,20 @@ def _frames(images: torch.Tensor) -> list[np.ndarray]:
     return list((images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
 
 
+@lru_cache(maxsize=64)
+def _labels(frame_bytes: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """ESPNetv2-VOC's (H, W) map of one frame, kept for the originals an eval scores again at every SNR and scheme."""
+    return _segmenter().segment(np.frombuffer(frame_bytes, np.uint8).reshape(shape).copy()).labels  # writable for torch
+
+
+def reset() -> None:
+    """Forget the loaded segmenter and the maps it made (for a process that changes SEMCOM_HUB_DIR: the tests)."""
+    _segmenter.cache_clear()
+    _labels.cache_clear()
+
+
 def miou_voc(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) originals and reconstructions in [0, 1] -> (B,) mIoU of ESPNetv2-VOC's maps of the two."""
-    seg = _segmenter()
-    return torch.tensor([mean_iou(seg.segment(a).labels, seg.segment(b).labels) for a, b in zip(_frames(x), _frames(y))])
+    _segmenter()  # unavailable here: raise before any frame is converted
+    maps = [(_labels(a.tobytes(), a.shape), _segmenter().segment(b).labels) for a, b in zip(_frames(x), _frames(y))]
+    return torch.tensor([mean_iou(ref, got) for ref, got in maps])

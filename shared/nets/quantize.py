@@ -5,7 +5,7 @@ data (the decoder's own input distribution: real photos encoded by the net, sent
 0-20 dB); the graph keeps float where no int8 kernel exists (GELU, the AF gates' sigmoid).
 A platform without an int8 engine gets one warning line and the fp32 module, never an error.
 
-Measured on this project's CPU (``benchmarks/precision.py``): DeepJSCC's decoder 7.6x smaller,
+Measured on this project's CPU (``benchmarks/precision.sh``): DeepJSCC's decoder 7.6x smaller,
 0.1 dB less PSNR, about the speed of fp32; bf16 is not offered on the CPU (without bf16 hardware it ran
 65x slower than fp32 here).
 """
