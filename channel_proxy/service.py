@@ -46,11 +46,12 @@ class _InFlight:
 
 class ProxyService:
     def __init__(self, channel: ChannelConfig, endpoints: Endpoints, stop: StopFlag, *, hwm: int = 2,
-                 limits: Limits = Limits(), exit_on_eos: bool = False, latency_every_s: float = 10.0,
+                 limits: Limits = Limits(), exit_on_eos: bool = False, eos_streams: int = 1, latency_every_s: float = 10.0,
                  latency_window_s: float = 10.0, security: LinkSecurity | None = None):
         self.stage = ChannelStage(channel)
         self.latency = RollingLatency(logging.getLogger("proxy.latency"), latency_every_s, latency_window_s)
         self.stop, self.limits, self.exit_on_eos = stop, limits, exit_on_eos
+        self.eos_streams, self._ended = eos_streams, set()  # with exit_on_eos: exit once this many streams have ended
         self.counters = Counters()
         self.links = LinkStats()  # tx_to_proxy and channel, for Prometheus
         self.metrics = ServiceCollector("proxy", self.counters, self.links, self._gauges)
@@ -136,7 +137,10 @@ class ProxyService:
                 self.latency.add(item.header.hops)
                 self.links.add(item.header.hops)
             elif item.header.kind == Kind.EOS and self.exit_on_eos:
-                return False
+                if len(self._ended) < self.eos_streams:
+                    self._ended.add(item.header.stream_id)
+                if len(self._ended) >= self.eos_streams:
+                    return False
         return True
 
     def run(self) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.cli import CliParser, UsageError, exit_now, run_cli
-from shared.cli_options import add_endpoint_args, endpoints_from_args, host_port
+from shared.cli_options import add_endpoint_args, add_ray_args, endpoints_from_args, host_port, ray_config
 from shared.service_main import add_service_args, limits_from_args, run_service
 
 
@@ -20,6 +20,9 @@ def build_parser() -> CliParser:
     p.add_argument("--record", type=Path, metavar="FILE.mp4", help="write the reconstruction to this video file")
     p.add_argument("--record-side-by-side", action="store_true", help="... as original | reconstruction (with --reference)")
     p.add_argument("--record-fps", type=float, default=10.0, help="the recording's frame rate (default: %(default)s)")
+    p.add_argument("--eos-streams", type=int, default=1, metavar="N",
+                   help="with --exit-on-eos: exit once N streams have ended (several transmitters; default: %(default)s)")
+    add_ray_args(p)
     add_service_args(p)
     add_endpoint_args(p)
     return p
@@ -40,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--record-fps must be within (0, 240]")
         if ns.record is not None:
             VideoRecorder.check_path(ns.record)
+        if ns.eos_streams < 1:
+            raise UsageError("--eos-streams must be >= 1")
         settings = ReceiverSettings(out_dir=ns.out, exit_on_eos=ns.exit_on_eos, idle_timeout_s=ns.idle_timeout,
                                     use_reference=ns.reference, hwm=ns.hwm, latency_every_s=ns.latency_every,
                                     latency_window_s=ns.latency_window,
                                     viewer=host_port(ns.viewer, "--viewer") if ns.viewer else None,
-                                    record=ns.record, record_side_by_side=ns.record_side_by_side, record_fps=ns.record_fps)
+                                    record=ns.record, record_side_by_side=ns.record_side_by_side, record_fps=ns.record_fps,
+                                    eos_streams=ns.eos_streams, ray=ray_config(ns))
         limits = limits_from_args(ns)
         run_service("receiver", ns, lambda security: ReceiverService(endpoints, settings, StopFlag(), limits, security))
         return 0

@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,19 +28,20 @@ import numpy as np
 import zmq
 from prometheus_client import generate_latest
 
+from receiver.decoding import InFlight, decoding_backend
 from receiver.recorder import VideoRecorder
 from receiver.sink import FrameSink, UnsafePath
 from receiver.viewer import LiveView, ViewerServer, build_app
 from shared import feedback
-from shared.config import Endpoints
+from shared.config import Endpoints, RayDecodeConfig
 from shared.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_LIVENESS, Silence
 from shared.pipeline import FrameDecoder
 from shared.prometheus import ServiceCollector, service_registry
 from shared.protocol import ControlRequest, Header, Kind, Limits, ProtocolError
 from shared.reference import ReferenceStore
-from shared.schemes.base import DecodeFailure, scheme_parameters
+from shared.schemes.base import scheme_parameters
 from shared.security import LinkSecurity
-from shared.telemetry import Counters, FrameTrace, LinkStats, RollingLatency
+from shared.telemetry import Counters, FrameTrace, LatencyHistogram, LinkStats, RollingLatency
 from shared.transport import StopFlag, close_sockets, endpoint, make_socket, parse_or_drop
 
 log = logging.getLogger("receiver")
@@ -49,6 +50,9 @@ IDLE_POLL_MS = 100  # how often an idle receiver looks at its stop flag
 PSNR_CAP_DB = 100.0  # identical frames: report a finite ceiling, not infinity
 CONTROL_RECORDS = 16  # control outcomes kept for the viewer
 VIEWER_SAMPLE_S = 1.0  # the viewer's latency chart: one point a second
+IN_FLIGHT_POLL_MS = 1  # with frames at the decoder (Ray), how often results are looked for
+FLUSH_S = 30.0  # at an end of stream, how long frames still at the decoder are waited for
+STREAM_RECORDS = 64  # per-stream runs kept for the report (LRU)
 
 
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -60,7 +64,9 @@ def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
 @dataclass
 class ReceiverSettings:
     out_dir: Path | None = None  # write every shown frame as PNG
-    exit_on_eos: bool = False  # stop after the first end of stream (the demo)
+    exit_on_eos: bool = False  # stop at the end of stream (the demo) ...
+    eos_streams: int = 1  # ... once this many streams have ended (semcom demo --streams N)
+    ray: RayDecodeConfig | None = None  # decode on Ray Serve replicas (receiver.ray_serve); None = in this process
     idle_timeout_s: float = 0.0  # stop after this long without a message; 0 = never
     use_reference: bool = False
     hwm: int = 2
@@ -101,6 +107,8 @@ class ReceiverService:
             self.ref = make_socket(self.ctx, zmq.SUB, hwm=settings.hwm + 8, limits=limits, subscribe=True,
                                    security=security, link="reference",
                                    connect=endpoint(endpoints.transmitter_host, endpoints.reference_port))
+            for port in endpoints.extra_reference_ports:  # one SUB reads every transmitter's tap
+                self.ref.connect(endpoint(endpoints.transmitter_host, port))
         self.sink = FrameSink(settings.out_dir) if settings.out_dir else None
         self.recorder = (VideoRecorder(settings.record, settings.record_fps, settings.record_side_by_side)
                          if settings.record else None)
@@ -113,7 +121,12 @@ class ReceiverService:
         self.registry = service_registry(self.metrics)
         self._next_sample = 0.0  # monotonic time of the viewer's next latency sample
         self._last_stream: dict = {}  # the newest frame's facts (gauges, viewer)
-        self._run = {"stream_id": None, "seq": -1, "received": 0}  # the current transmitter run of the newest stream
+        self._runs: OrderedDict[str, dict] = OrderedDict()  # per stream: its current transmitter run (bounded)
+        self._ended: set[str] = set()  # streams whose end of stream has come (bounded by eos_streams' use)
+        self.decoding = decoding_backend(self.decoder, settings.ray)  # in process, or on Ray Serve
+        self.in_flight = InFlight()  # frames at the decoder, delivered in order per stream
+        self.decoded_by: Counter[str] = Counter()  # frames per decoding process (Ray: per replica; a few names)
+        self.batch_frames = 0  # sum over frames of the batch each was decoded in (mean batch = this / frames)
         self._inbox: queue.Queue[tuple[float, list[zmq.Frame]]] = queue.Queue(maxsize=max(1, settings.hwm))
         self._reading = threading.Event()
         self._reader = threading.Thread(target=self._read, name="reader", daemon=True)
@@ -123,6 +136,7 @@ class ReceiverService:
             self.web.close()
         if self.recorder is not None:
             self.recorder.close()
+        self.decoding.close()
         self._reading.clear()
         if self._reader.is_alive():
             self._reader.join(timeout=2.0)
@@ -212,7 +226,7 @@ class ReceiverService:
         header, payloads = message
         if header.kind == Kind.PROBE:
             try:
-                self.decoder.prepare(header)
+                self.decoding.prepare(header)
             except ProtocolError as exc:
                 self.counters[f"refused.{exc.reason}"] += 1
                 if self.counters[f"refused.{exc.reason}"] == 1:  # the transmitter probes again: say it once
@@ -229,21 +243,58 @@ class ReceiverService:
             return True
         if header.kind == Kind.EOS:
             log.info("end of stream %r after %d frames", header.stream_id, header.seq)
-            return not self.settings.exit_on_eos
+            self._flush(FLUSH_S)
+            if len(self._ended) < self.settings.eos_streams:
+                self._ended.add(header.stream_id)
+            return not (self.settings.exit_on_eos and len(self._ended) >= self.settings.eos_streams)
         header.hops["rx_recv"] = t_recv
         header.hops["rx_start"] = time.time()
-        ok = True
         try:
-            frame = self.decoder.decode(header, payloads)
-            self._keep_last_good(header.stream_id, frame)
+            received = self.decoder.equalised(header, payloads)
         except ProtocolError as exc:
-            self.counters[f"dropped.{exc.reason}"] += 1
-            log.warning("dropped frame %d: %s", header.seq, exc)
+            self._drop(header, exc.reason, str(exc))
             return True
-        except DecodeFailure as exc:
-            ok = False
-            self.counters["frames_decode_failed"] += 1
-            log.info("frame %d lost (%s): showing the last good frame", header.seq, exc)
+        header.hops["rx_dispatched"] = time.time()
+        self.in_flight.add(header, self.decoding.submit(header, received))
+        self._deliver_ready()
+        return True
+
+    def _drop(self, header: Header, reason: str, why: str) -> None:
+        self.counters[f"dropped.{reason}"] += 1
+        log.warning("dropped frame %d: %s", header.seq, why)
+
+    def _deliver_ready(self) -> None:
+        """Every decoded frame whose stream has nothing older still at the decoder, in order."""
+        for header, result in self.in_flight.ready():
+            if isinstance(result, BaseException):  # the decoder never answered (a replica died, a timeout)
+                self.counters["frames_lost_decoder"] += 1
+                log.warning("frame %d of stream %r lost at the decoder: %s", header.seq, header.stream_id,
+                            (str(result).splitlines() or [type(result).__name__])[0])
+                self._deliver(header, None)
+            elif result.refused is not None:
+                self._drop(header, *result.refused)
+            else:
+                header.hops.update(result.hops or {})
+                self.decoded_by[result.replica] += 1
+                self.batch_frames += result.batch
+                if result.failure is not None:
+                    self.counters["frames_decode_failed"] += 1
+                    log.info("frame %d lost (%s): showing the last good frame", header.seq, result.failure)
+                self._deliver(header, result.frame)
+
+    def _flush(self, timeout_s: float) -> None:
+        """Deliver what is still at the decoder (an end of stream, a stop), waiting up to ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight.n and time.monotonic() < deadline:
+            self.in_flight.wait(max(0.0, deadline - time.monotonic()))
+            self._deliver_ready()
+
+    def _deliver(self, header: Header, frame: np.ndarray | None) -> None:
+        """One frame out (None: lost; the last good one is shown in its place): acknowledged, measured, written."""
+        ok = frame is not None
+        if ok:
+            self._keep_last_good(header.stream_id, frame)
+        else:
             frame = self.last_good.get(header.stream_id)
             if frame is None or frame.shape[:2] != (header.height, header.width):
                 frame = np.full((header.height, header.width, 3), 128, np.uint8)  # nothing good yet: grey
@@ -267,11 +318,7 @@ class ReceiverService:
             self.psnr_n += 1
         self.trace.append(header.seq, snr, header.n_symbols, ok, quality, header.hops)
         self.counters["symbols_received"] += header.n_symbols
-        run = self._run
-        if header.stream_id != run["stream_id"] or header.seq < run["seq"]:  # a new transmitter run numbers from 0
-            run.update(stream_id=header.stream_id, received=0)
-        run["seq"] = header.seq
-        run["received"] += 1
+        run = self._stream_run(header, ok)
         self._last_stream = {
             "sent": header.seq + 1, "received": run["received"],  # this transmitter run: seq counts frames sent
             "lost": header.seq + 1 - run["received"],  # ... sent and never shown: erased, dropped or in a fault
@@ -294,7 +341,22 @@ class ReceiverService:
             except UnsafePath as exc:
                 self.counters["frames_not_written"] += 1
                 log.warning("frame %d not written: %s", header.seq, exc)
-        return True
+
+    def _stream_run(self, header: Header, ok: bool) -> dict:
+        """The stream's current transmitter run, updated with this frame (a new run numbers from 0 again)."""
+        run = self._runs.get(header.stream_id)
+        if run is None or header.seq < run["seq"]:
+            run = self._runs[header.stream_id] = {"seq": -1, "received": 0, "decoded": 0, "in_order": True,
+                                                  "end_to_end": LatencyHistogram()}
+        self._runs.move_to_end(header.stream_id)
+        while len(self._runs) > STREAM_RECORDS:  # a peer inventing stream ids must not grow this
+            self._runs.popitem(last=False)
+        run["in_order"] &= header.seq > run["seq"]
+        run["seq"] = header.seq
+        run["received"] += 1
+        run["decoded"] += ok
+        run["end_to_end"].add(1000.0 * (header.hops["rx_decoded"] - header.hops.get("tx_capture", header.hops["rx_recv"])))
+        return run
 
     def run(self) -> dict:
         self._reading.set()
@@ -306,16 +368,21 @@ class ReceiverService:
             self._drain_references()
             self.latency.tick()
             self._sample_for_viewer()
-            try:
-                t_recv, frames = self._inbox.get(timeout=IDLE_POLL_MS / 1000)
+            self._deliver_ready()
+            try:  # frames at the decoder: look for their results often
+                t_recv, frames = self._inbox.get(timeout=(IN_FLIGHT_POLL_MS if self.in_flight.n else IDLE_POLL_MS) / 1000)
             except queue.Empty:
                 if self.settings.idle_timeout_s and time.monotonic() - last_msg > self.settings.idle_timeout_s:
                     log.info("idle for %.0f s: stopping", self.settings.idle_timeout_s)
                     break
                 continue
             last_msg = time.monotonic()
+            if self.in_flight.n >= self.decoding.in_flight:  # the decoder has enough: wait for its oldest
+                self.in_flight.wait(FLUSH_S)
+                self._deliver_ready()
             if not self.handle(frames, t_recv):
                 break
+        self._flush(FLUSH_S if not self.stop else 1.0)
         return self.stats()
 
     def _sample_for_viewer(self) -> None:
@@ -351,4 +418,9 @@ class ReceiverService:
             "rate": {"symbols_per_frame": n_sym, "cbr": n_sym / (h * w * 3) if h else None, "height": h, "width": w},
             "trace": self.trace.rows(),
             "controls": list(self.controls),
+            "streams": {sid: {"sent": r["seq"] + 1, "received": r["received"], "decoded": r["decoded"],
+                              "lost": r["seq"] + 1 - r["received"], "in_order": r["in_order"],
+                              "end_to_end": r["end_to_end"].summary()} for sid, r in self._runs.items()},
+            "decoding": {"backend": self.decoding.name, "frames_by_replica": dict(self.decoded_by),
+                         "mean_batch": self.batch_frames / sum(self.decoded_by.values()) if self.decoded_by else None},
         }

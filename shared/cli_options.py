@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.cli import UsageError
-from shared.config import ChannelConfig, Endpoints
+from shared.config import ChannelConfig, Endpoints, RayDecodeConfig
 from shared.control import nest_params
 from shared.protocol import first_error
 
@@ -94,6 +94,14 @@ def scheme_from_args(ns: argparse.Namespace) -> tuple[str, dict]:
         raise UsageError(f"scheme {spec.name}: {first_error(exc)}") from None
 
 
+def port_list(text: str) -> list[int]:
+    """``5558,5560`` -> [5558, 5560] (ranges are checked with the rest of the endpoints)."""
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ports separated by commas, got {text!r}") from None
+
+
 def add_endpoint_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     d = Endpoints()
     g = parser.add_argument_group("network")
@@ -106,6 +114,8 @@ def add_endpoint_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
     g.add_argument("--feedback-port", type=int, default=d.feedback_port, help="rx -> tx feedback (default: %(default)s)")
     g.add_argument("--reference-port", type=int, default=d.reference_port,
                    help="tx -> rx originals, for measuring quality only (default: %(default)s)")
+    g.add_argument("--extra-reference-ports", type=port_list, default=[], metavar="PORT,PORT",
+                   help="the receiver also reads these transmitters' originals (several streams on one receiver)")
     g.add_argument("--hwm", type=int, default=2, help="ZeroMQ high-water mark, messages (default: %(default)s)")
     return g
 
@@ -115,10 +125,43 @@ def endpoints_from_args(ns: argparse.Namespace) -> Endpoints:
         return Endpoints(
             bind_host=ns.bind, proxy_host=ns.proxy_host, transmitter_host=ns.tx_host, receiver_host=ns.rx_host,
             proxy_in_port=ns.proxy_in_port, proxy_out_port=ns.proxy_out_port,
-            feedback_port=ns.feedback_port, reference_port=ns.reference_port,
+            feedback_port=ns.feedback_port, reference_port=ns.reference_port, extra_reference_ports=ns.extra_reference_ports,
         )
     except ValidationError as exc:
         raise UsageError(f"network: {first_error(exc)}") from None
+
+
+def add_ray_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--ray ADDRESS`` and the Ray Serve decoder's settings (the receiver's; the demo forwards them)."""
+    d = RayDecodeConfig()
+    g = parser.add_argument_group("scale-out (Ray Serve)", "decode on Ray Serve replicas; this process stays the network edge "
+                             "(validates, equalises, keeps each stream's frames in order)")
+    g.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="the Ray cluster: 'auto' (one started with 'ray start' on this machine), 'local' (start one in "
+                        "this process), or HOST:PORT of its head (default: decode in this process)")
+    g.add_argument("--ray-replicas", type=int, default=d.replicas, metavar="N", help="decoder replicas (default: %(default)s)")
+    g.add_argument("--ray-max-replicas", type=int, default=d.max_replicas, metavar="N",
+                   help="autoscale from --ray-replicas up to N with load (default: fixed)")
+    g.add_argument("--ray-max-batch", type=int, default=d.max_batch, metavar="N",
+                   help="frames a replica decodes together, across streams (default: %(default)s)")
+    g.add_argument("--ray-batch-wait-ms", type=float, default=d.batch_wait_ms, metavar="MS",
+                   help="how long a replica waits to fill a batch (default: %(default)s)")
+    g.add_argument("--ray-cpus", type=float, default=d.cpus, help="CPUs each replica reserves (default: %(default)s)")
+    g.add_argument("--ray-gpus", type=float, default=d.gpus,
+                   help="GPUs each replica reserves; -1: one where the cluster has GPUs, else none (default: %(default)s)")
+    return g
+
+
+def ray_config(ns) -> RayDecodeConfig | None:
+    """The --ray* flags, checked (one line on a bad value), or None without --ray."""
+    if ns.ray is None:
+        return None
+    try:
+        return RayDecodeConfig(address=ns.ray, replicas=ns.ray_replicas, max_replicas=ns.ray_max_replicas,
+                               max_batch=ns.ray_max_batch, batch_wait_ms=ns.ray_batch_wait_ms, cpus=ns.ray_cpus,
+                               gpus=ns.ray_gpus, threads=getattr(ns, "threads", 1))
+    except ValidationError as exc:
+        raise UsageError(f"--ray: {first_error(exc)}") from None
 
 
 def forward(group: argparse._ArgumentGroup, ns: argparse.Namespace) -> list[str]:

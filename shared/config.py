@@ -1,7 +1,7 @@
 """Settings of every service, validated by pydantic; one reason per default."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,7 @@ class Endpoints(BaseModel):
     proxy_out_port: int = Field(default=5556, ge=1, le=65535)  # proxy -> rx
     feedback_port: int = Field(default=5557, ge=1, le=65535)  # rx -> tx: acks, SNR feedback
     reference_port: int = Field(default=5558, ge=1, le=65535)  # tx -> rx: originals, for measurement only
+    extra_reference_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default=[], max_length=256)  # more transmitters' taps (several streams)
 
 
 class TransportConfig(BaseModel):
@@ -47,3 +48,20 @@ class TransportConfig(BaseModel):
 
     hwm: int = Field(default=2, ge=1, le=1000)  # image-sized messages: a slow receiver pushes back fast
     limits: Limits = Limits()
+
+
+class RayDecodeConfig(BaseModel):
+    """How the receiver front uses Ray Serve; ``semcom receiver --ray ...`` fills it."""
+
+    address: str = "auto"  # the Ray cluster: "auto" (one running on this machine), "local" (start one in process), host:port
+    replicas: int = Field(default=1, ge=1, le=256)  # decoder replicas (the autoscaler's minimum when max_replicas is larger)
+    max_replicas: int = Field(default=0, ge=0, le=256)  # > replicas: Serve adds replicas with load up to this; 0 = fixed
+    target_ongoing: float = Field(default=4.0, gt=0, le=1000)  # autoscaling target: requests in flight per replica
+    max_batch: int = Field(default=8, ge=1, le=256)  # frames one replica decodes together (8 streams' worth)
+    batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # how long a replica waits to fill a batch (a frame's cost)
+    cpus: float = Field(default=1.0, gt=0, le=256)  # CPUs each replica reserves
+    gpus: float = Field(default=-1.0, ge=-1, le=16)  # GPUs each replica reserves; -1: one where the cluster has any, else 0
+    threads: int = Field(default=1, ge=1, le=256)  # torch threads in each replica
+    max_streams: int = Field(default=16, ge=1, le=10_000)  # per-stream decoder state a replica keeps (LRU)
+    in_flight: int = Field(default=32, ge=1, le=4096)  # frames the front has at the replicas at once (then it waits)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)  # a frame not back in this long is lost (replica gone)

@@ -19,13 +19,15 @@ from pathlib import Path
 from shared.cli import CliParser, UsageError, run_cli
 from shared.cli_options import (
     add_channel_args,
+    add_ray_args,
     add_scheme_args,
     channel_from_args,
     forward,
     host_port,
+    ray_config,
     scheme_from_args,
 )
-from shared.launcher import PipelineRun, build_report, free_ports, run_pipeline
+from shared.launcher import PipelineRun, build_report, free_ports, merged_transmitters, run_pipeline
 from shared.protocol import Limits
 from shared.telemetry import format_link_table
 
@@ -61,13 +63,19 @@ def build_parser() -> CliParser:
                         "if the default one is taken; off = none (default: %(default)s)")
     p.add_argument("--record", type=Path, metavar="FILE.mp4", help="write the reconstruction to this video file")
     p.add_argument("--record-side-by-side", action="store_true", help="... as original | reconstruction")
+    p.add_argument("--streams", type=int, default=1, metavar="N",
+                   help="N transmitters (stream ids stream-0 ... stream-N-1), each with the same source and scheme, "
+                        "through the one proxy into the one receiver; the report has each stream's frames and latency "
+                        "(default: %(default)s)")
+    ray = add_ray_args(p)
     p.add_argument("--verbose", action="store_true", help="show the services' INFO logs")
     p.add_argument("--list-schemes", action="store_true", help="list the registered schemes and exit")
-    p.set_defaults(_groups={"scheme": scheme, "channel": channel})
+    p.set_defaults(_groups={"scheme": scheme, "channel": channel, "ray": ray})
     return p
 
 
 DEFAULT_VIEWER = "127.0.0.1:8080"  # localhost: the viewer controls the stream
+MAX_STREAMS = 64  # transmitter processes one demo starts (each ~300 MB)
 
 
 def viewer_address(text: str) -> tuple[str, int] | None:
@@ -113,6 +121,11 @@ def format_report(report: dict) -> str:
                           if v)
         lines.append(f"control request {c['id']} ({asked}): " + (f"applied from frame {c['before_seq']}" if c["applied"]
                                                                   else f"not applied: {c['reason']}"))
+    for sid, st in sorted(report.get("streams", {}).items()):
+        e2e = st.get("end_to_end", {})
+        lines.append(f"stream  {sid}: sent {st['sent']}  received {st['received']}  decoded {st['decoded']}  lost {st['lost']}"
+                     f"  {'in order' if st['in_order'] else 'OUT OF ORDER'}"
+                     + (f"  end-to-end p50 {e2e['p50_ms']:.1f} / p95 {e2e['p95_ms']:.1f} ms" if e2e else ""))
     lines += format_rate_by_snr(report.get("trace", []))
     lines += ["", format_link_table(report["links"])]
     return "\n".join(lines)
@@ -162,15 +175,24 @@ def service_argv(ns) -> dict[str, list[str]]:
     limit = []  # a --size over the default frame limit raises every service's limit with it
     if ns.size * ns.size > Limits().max_frame_pixels:
         limit = ["--max-pixels", str(ns.size * ns.size)]
+    streams = [] if ns.streams == 1 else [f"stream-{i}" for i in range(ns.streams)]
+    taps = free_ports(len(streams))  # each further transmitter's reference tap (the first uses the shared port)
+    transmitter = [*limit, "--reference", "--source", ns.source, "--frames", str(ns.frames), "--size", str(ns.size),
+                   "--fps", str(ns.fps), "--window", str(ns.window), *quiet] + forward(ns._groups["scheme"], ns)
+    transmitters = {"transmitter": transmitter} if not streams else {
+        "transmitter" if i == 0 else f"transmitter.{i}":
+            [*transmitter, "--stream-id", sid] + (["--reference-port", str(taps[i])] if i else [])
+        for i, sid in enumerate(streams)}
+    many = ["--eos-streams", str(ns.streams), "--extra-reference-ports", ",".join(map(str, taps[1:]))] if streams else []
     return {
         "receiver": [*limit, "--exit-on-eos", "--reference", "--latency-every", str(ns.latency_every),
-                     "--latency-window", str(ns.latency_every or 10)] + (["--out", str(ns.out)] if ns.out else [])
+                     "--latency-window", str(ns.latency_every or 10), *many, *forward(ns._groups["ray"], ns)]
+                    + (["--out", str(ns.out)] if ns.out else [])
                     + (["--viewer", f"{ns.viewer[0]}:{ns.viewer[1]}"] if ns.viewer else [])
                     + (["--record", str(ns.record), "--record-fps", str(ns.fps or 10)] if ns.record else [])
                     + (["--record-side-by-side"] if ns.record_side_by_side else []),
-        "proxy": [*limit, "--exit-on-eos", *quiet] + forward(ns._groups["channel"], ns),
-        "transmitter": [*limit, "--reference", "--source", ns.source, "--frames", str(ns.frames), "--size", str(ns.size),
-                        "--fps", str(ns.fps), "--window", str(ns.window), *quiet] + forward(ns._groups["scheme"], ns),
+        "proxy": [*limit, "--exit-on-eos", "--eos-streams", str(ns.streams), *quiet] + forward(ns._groups["channel"], ns),
+        **transmitters,
     }
 
 
@@ -188,6 +210,9 @@ def checked_options(ns) -> tuple[str, dict]:
     if min(ns.frames, ns.fps, ns.window, ns.timeout, ns.latency_every, ns.restarts) < 0 or not 16 <= ns.size <= 4096:
         raise UsageError("--frames, --fps, --window, --timeout, --latency-every and --restarts must be >= 0 "
                          "and --size within [16, 4096]")
+    if not 1 <= ns.streams <= MAX_STREAMS:
+        raise UsageError(f"--streams must be within [1, {MAX_STREAMS}]")
+    ray_config(ns)
     scheme, params = scheme_from_args(ns)
     channel_from_args(ns)
     ns.viewer = viewer_address(ns.viewer)
@@ -208,7 +233,11 @@ def run_and_report(ns, scheme: str, params: dict, stop=None) -> tuple[PipelineRu
     """Run the three services for the options ``ns`` (until done, Ctrl-C, or ``stop`` is set); -> the run and its report."""
     run = run_pipeline(service_argv(ns), prog="semcom demo", timeout=ns.timeout or None, verbose=ns.verbose,
                        restarts=ns.restarts, standby=ns.standby, stop=stop)
-    report = build_report(*(run.stats[n] for n in ("transmitter", "proxy", "receiver")), scheme, params)
+    transmitters = [run.stats[n] for n in run.stats if n.startswith("transmitter")]
+    report = build_report(merged_transmitters(transmitters), run.stats["proxy"], run.stats["receiver"], scheme, params)
+    if ns.streams > 1:
+        report["streams"] = run.stats["receiver"].get("streams", {})
+    report["receiver_decoding"] = run.stats["receiver"].get("decoding", {})  # in process, or which Ray replicas, mean batch
     report["exit_codes"], report["outcome"], report["restarts"] = run.exit_codes, run.outcome, run.restarts
     if run.failed:
         report["error"] = {"service": run.failed, "reason": run.reason}
@@ -218,7 +247,8 @@ def run_and_report(ns, scheme: str, params: dict, stop=None) -> tuple[PipelineRu
 def run_demo(ns, scheme: str, params: dict) -> int:
     what = f"{ns.frames} frames" if ns.frames else "frames until Ctrl-C"
     print(f"semcom demo: {what} of {ns.source} at {ns.size}x{ns.size}, scheme {scheme}, "
-          f"{ns.channel} @ {ns.snr_db} dB; three processes on 127.0.0.1 ...", file=sys.stderr)
+          f"{ns.channel} @ {ns.snr_db} dB; {ns.streams + 2 if ns.streams > 1 else 'three'} processes on 127.0.0.1"
+          + (f", decoding on Ray Serve ({ns.ray})" if ns.ray else "") + " ...", file=sys.stderr)
     if ns.viewer:
         print(f"semcom demo: viewer at http://{ns.viewer[0]}:{ns.viewer[1]}/ (metrics at /metrics)", file=sys.stderr)
     run, report = run_and_report(ns, scheme, params)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import re
 import signal
 import socket
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
@@ -39,6 +40,16 @@ from shared.security import make_keys
 from shared.spare import READY_LINE, SERVICE_MODULES
 
 PIPELINE_ORDER = ("receiver", "proxy", "transmitter")  # start order: the stable middle before the source
+
+
+def role(name: str) -> str:
+    """A service name's role: ``transmitter.2`` (the third stream's transmitter) -> ``transmitter``."""
+    return name.split(".", 1)[0]
+
+
+def start_order(names) -> list[str]:
+    """``names`` (roles, or roles with a stream suffix) in PIPELINE_ORDER, each role's instances in turn."""
+    return sorted(names, key=lambda n: (PIPELINE_ORDER.index(role(n)), n))
 STOP_GRACE_S = 5.0  # after the transmitter is told to stop, how long the services get to drain and write stats
 FAILED_GRACE_S = 1.0  # after a failed start, the others get this long (one may be busy loading a model)
 POLL_S = 0.1  # how often the supervisor looks at the processes
@@ -128,8 +139,8 @@ class ServiceProcesses:
 
     def _service_argv(self, name: str, argv: list[str]) -> list[str]:
         """Service ``name``'s full command line after ``python -m <module>``: ``argv`` plus what this run shares."""
-        return [*argv, *endpoint_argv(self.endpoints), *self._level, "--keys", str(self.keys),
-                "--stats", str(self._stats_path(name))]
+        return [*endpoint_argv(self.endpoints), *self._level, "--keys", str(self.keys),
+                "--stats", str(self._stats_path(name)), *argv]  # (last: a stream's own --reference-port wins)
 
     def _spawn(self, name: str, command: list[str], *, spare: bool = False) -> tuple[subprocess.Popen, _StderrForwarder]:
         proc = subprocess.Popen(
@@ -143,7 +154,7 @@ class ServiceProcesses:
 
     def start(self, name: str, argv: list[str]) -> None:
         """Start service ``name`` (a key of SERVICE_MODULES) with ``argv`` plus the shared endpoints."""
-        self.procs[name], self._stderr[name] = self._spawn(name, [SERVICE_MODULES[name], *self._service_argv(name, argv)])
+        self.procs[name], self._stderr[name] = self._spawn(name, [SERVICE_MODULES[role(name)], *self._service_argv(name, argv)])
 
     def start_spare(self) -> None:
         """A warm spare (:mod:`shared.spare`): it imports what a service needs, then waits to become one."""
@@ -162,7 +173,7 @@ class ServiceProcesses:
         if spare is None or spare[0].poll() is not None:
             return False
         try:
-            spare[0].stdin.write(json.dumps({"service": name, "argv": self._service_argv(name, argv)}) + "\n")
+            spare[0].stdin.write(json.dumps({"service": role(name), "argv": self._service_argv(name, argv)}) + "\n")
             spare[0].stdin.flush()
         except OSError:
             return False
@@ -276,11 +287,12 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
     outcome, failed, restarted = "done", None, []
     with ServiceProcesses(verbose=verbose) as services, sigterm_as_interrupt():
         try:
-            for name in PIPELINE_ORDER:
+            order = start_order(argv)
+            for name in order:
                 services.start(name, argv[name])
             spare_due = time.monotonic() + SPARE_AFTER_S if standby and restarts else None
             deadline = None if timeout is None else time.monotonic() + timeout
-            while any(services.procs[n].poll() is None for n in PIPELINE_ORDER):
+            while any(services.procs[n].poll() is None for n in order):
                 if stop is not None and stop.is_set():
                     raise KeyboardInterrupt
                 if spare_due is not None and not services.spare_alive() and time.monotonic() >= spare_due:
@@ -314,14 +326,45 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
             outcome = "interrupted"
             print(f"{prog}: stopping the stream ...", file=sys.stderr)
         try:
-            services.stop(first=("transmitter",) if outcome == "interrupted" else (),
+            services.stop(first=tuple(n for n in argv if role(n) == "transmitter") if outcome == "interrupted" else (),
                           grace_s=FAILED_GRACE_S if outcome == "failed" else STOP_GRACE_S)
         except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
             for proc in services.procs.values():
                 proc.kill()
         reason = services.reason(failed) if failed else None
-        return PipelineRun({name: services.stats(name) for name in PIPELINE_ORDER}, services.exit_codes(), outcome,
+        return PipelineRun({name: services.stats(name) for name in argv}, services.exit_codes(), outcome,
                            failed, reason, restarted)
+
+
+RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's node address is 127.0.0.1: its servers bind nothing else
+
+
+@contextlib.contextmanager
+def local_ray_head(num_cpus: int = 2, timeout: float = 60.0) -> Iterator[str]:
+    """A Ray head on 127.0.0.1 (``ray start --head --block``) for a test or a benchmark; -> its address.
+    Stopped, with every process of its cluster, on exit."""
+    port = free_ports(1)[0]
+    head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port", str(port),
+                             "--num-cpus", str(num_cpus), "--include-dashboard=false", "--disable-usage-stats"],
+                            env={**os.environ, **RAY_LOOPBACK}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while head.poll() is None and time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"the Ray head did not start: {head.stderr.read()[-2000:] if head.poll() is not None else 'timed out'}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)  # --block: the head stops its cluster as it goes
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
 
 
 def sustained_fps(received: int, hops: dict[str, dict[str, float]]) -> dict:
@@ -343,6 +386,19 @@ def sustained_fps(received: int, hops: dict[str, dict[str, float]]) -> dict:
 def _drops(counters: dict, *names: str) -> dict[str, int]:
     """The counters named ``names`` or starting with ``dropped.`` / ``frames_dropped.``, non-zero only."""
     return {k: v for k, v in counters.items() if v and (k in names or k.startswith(("dropped.", "frames_dropped.")))}
+
+
+def merged_transmitters(stats: list[dict]) -> dict:
+    """Several transmitters' statistics as one (``semcom demo --streams N``): counters summed, outages listed."""
+    if len(stats) == 1:
+        return stats[0]
+    counters: Counter = Counter()
+    for s in stats:
+        counters.update(s.get("counters", {}))
+    bits = [s["source_bits_per_frame"] for s in stats if "source_bits_per_frame" in s]
+    return {"counters": dict(counters), "frames_dropped": sum(s.get("frames_dropped", 0) for s in stats),
+            "source_bits_per_frame": sum(bits) / len(bits) if bits else 0.0,
+            "outages": [o for s in stats for o in s.get("outages", [])]}
 
 
 def build_report(tx: dict, proxy: dict, rx: dict, scheme: str, params: dict) -> dict:

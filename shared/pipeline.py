@@ -91,7 +91,13 @@ class FrameDecoder:
 
     @staticmethod
     def _key(header: Header) -> tuple[str, str, str]:
-        return header.stream_id, header.scheme, json.dumps(header.scheme_params, sort_keys=True)
+        """(stream, scheme, params); the stream only for a scheme whose decoder keeps state between frames:
+        the streams of a stateless one share its decoder (and a replica batches them together)."""
+        try:
+            stateful = get_scheme(header.scheme).receive.stateful
+        except ValueError:  # unknown: refused in _decoder
+            stateful = True
+        return header.stream_id if stateful else "", header.scheme, json.dumps(header.scheme_params, sort_keys=True)
 
     def _decoder(self, header: Header) -> Receive:
         try:
@@ -141,11 +147,16 @@ class FrameDecoder:
 
     def decode(self, header: Header, payloads: list[np.ndarray]) -> np.ndarray:
         """-> frame (H, W, 3) uint8. Raises ProtocolError (bad message) or DecodeFailure (lost frame)."""
+        return self.reconstruct(header, self.equalised(header, payloads))
+
+    def equalised(self, header: Header, payloads: list[np.ndarray]) -> dict[str, Received]:
+        """The receiver's front half: check the frame against its scheme, equalise with the header's CSI
+        -> payload name -> Received. Raises ProtocolError."""
         if header.channel is None:
             raise ProtocolError("no_csi", "frame reached the receiver without channel state")
         if header.height == 0 or header.width == 0:
             raise ProtocolError("malformed_header", "frame without an image size")
-        dec = self._decoder(header)
+        self._decoder(header)  # the scheme, its payload set and its parameters, checked before any work
         sizes = [p.size for p in payloads]
         y = np.concatenate(payloads) if payloads else np.zeros(0, np.complex64)  # (N,)
         try:
@@ -153,11 +164,35 @@ class FrameDecoder:
         except ValueError as exc:
             raise ProtocolError("bad_csi", str(exc)) from None
         cuts = np.cumsum(sizes)[:-1]
-        received = {
-            desc.name: Received(s, v)
-            for desc, s, v in zip(header.payloads, np.split(x_hat, cuts), np.split(noise_var, cuts))
-        }
-        try:
-            return dec.decode(received, header.height, header.width)
-        except UsageError as exc:
-            raise ProtocolError("model_unavailable", str(exc)) from None
+        return {desc.name: Received(s, v)
+                for desc, s, v in zip(header.payloads, np.split(x_hat, cuts), np.split(noise_var, cuts))}
+
+    def reconstruct(self, header: Header, received: dict[str, Received]) -> np.ndarray:
+        """The back half: equalised payloads -> frame (H, W, 3) uint8. Raises ProtocolError or DecodeFailure."""
+        result = self.reconstruct_batch([(header, received)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def reconstruct_batch(self, items: list[tuple[Header, dict[str, Received]]]) -> list[np.ndarray | Exception]:
+        """Many frames at once (a replica's batch, possibly of several streams): frames that share a decoder
+        and a size go through its ``decode_batch`` together. -> per item, in order, its frame or the
+        ProtocolError / DecodeFailure it raised."""
+        out: list[np.ndarray | Exception | None] = [None] * len(items)
+        groups: dict[tuple, list[int]] = {}
+        for i, (header, _) in enumerate(items):
+            try:
+                self._decoder(header)
+            except ProtocolError as exc:
+                out[i] = exc
+                continue
+            groups.setdefault((self._key(header), header.height, header.width), []).append(i)
+        for (key, height, width), members in groups.items():
+            dec = self._decoder(items[members[0]][0])
+            try:
+                results = dec.decode_batch([items[i][1] for i in members], height, width)
+            except UsageError as exc:
+                results = [ProtocolError("model_unavailable", str(exc))] * len(members)
+            for i, result in zip(members, results):
+                out[i] = result
+        return out  # type: ignore[return-value]

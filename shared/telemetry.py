@@ -27,12 +27,16 @@ LINKS: dict[str, tuple[str, str]] = {
     "channel": ("proxy_recv", "proxy_sent"),
     "proxy_to_rx": ("proxy_sent", "rx_recv"),
     "rx_queue": ("rx_recv", "rx_start"),
-    "rx_decode": ("rx_start", "rx_decoded"),
+    "rx_decode": ("rx_start", "rx_decoded"),  # equalise + decode (with Ray: the three links below, in order)
+    "ray_dispatch": ("rx_dispatched", "ray_start"),  # front -> replica: Ray's transport, its queue, the batch wait
+    "ray_decode": ("ray_start", "ray_decoded"),  # the replica decodes a batch
+    "ray_return": ("ray_decoded", "rx_decoded"),  # replica -> front, and the wait for the stream's earlier frames
     "end_to_end": ("tx_capture", "rx_decoded"),
 }
 LINK_KINDS: dict[str, str] = {
     "tx_queue": "queue", "tx_encode": "service", "tx_to_proxy": "network", "channel": "channel",
-    "proxy_to_rx": "network", "rx_queue": "queue", "rx_decode": "service", "end_to_end": "total",
+    "proxy_to_rx": "network", "rx_queue": "queue", "rx_decode": "service", "ray_dispatch": "network",
+    "ray_decode": "service", "ray_return": "network", "end_to_end": "total",
 }
 HOP_NAMES = frozenset(h for pair in LINKS.values() for h in pair)
 
@@ -83,6 +87,13 @@ class LatencyHistogram:
         middle = self.LOW_MS * self.BIN_RATIO ** (i - 0.5)
         return float(min(self.max, middle))
 
+    def summary(self) -> dict[str, float]:
+        """p50 / p95 / p99 / max / mean (ms) and the count; {} when empty."""
+        if not self.n:
+            return {}
+        return {"p50_ms": self.percentile(50), "p95_ms": self.percentile(95), "p99_ms": self.percentile(99),
+                "max_ms": float(self.max), "mean_ms": self.total / self.n, "n": self.n}
+
 
 class LinkStats:
     """Latency per link, in milliseconds, as fixed-size histograms."""
@@ -107,18 +118,7 @@ class LinkStats:
         return {hop: {"first": self.first[hop], "last": self.last[hop]} for hop in self.first}
 
     def summary(self) -> dict[str, dict[str, float]]:
-        out = {}
-        for name, hist in self.links.items():
-            if hist.n:
-                out[name] = {
-                    "p50_ms": hist.percentile(50),
-                    "p95_ms": hist.percentile(95),
-                    "p99_ms": hist.percentile(99),
-                    "max_ms": float(hist.max),
-                    "mean_ms": hist.total / hist.n,
-                    "n": hist.n,
-                }
-        return out
+        return {name: hist.summary() for name, hist in self.links.items() if hist.n}
 
 
 class FrameTrace:

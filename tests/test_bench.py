@@ -70,7 +70,7 @@ def test_bench_end_to_end_writes_every_part(tmp_path, capsys):
     p = r["pipeline"]["throughput"]
     assert p["frames"] == {"sent": 3, "received": 3, "dropped": 0, "erased": 0, "decode_failed": 0}
     assert p["fps"] > 0 and p["fps_steady"] > 0
-    for link in LINKS:
+    for link in (link for link in LINKS if not link.startswith("ray_")):  # (the Ray hop only with --ray)
         assert {"p50_ms", "p95_ms", "p99_ms", "max_ms"} <= set(p["links"][link])
     assert r["proxy_throughput"]["proxy"]["symbols_per_s"] > 0
     assert r["proxy_throughput"]["symbols_per_message"] == 3072

@@ -79,3 +79,24 @@ def test_symbol_layout_truncates_by_maps():
     assert torch.all(back[:, 4:] == 0)
     ratio = back[:, :4] / z[:, :4]  # one positive power-normalisation factor per frame
     assert torch.allclose(ratio, ratio[:, :1, :1, :1].expand_as(ratio), rtol=1e-4)
+
+
+def test_a_batch_of_streams_decodes_as_each_frame_alone(photo):
+    """What a Ray replica does with a batch: frames of several streams (and one broken frame) through one
+    pass of the network give each the picture it would get alone, in order, the broken one its failure."""
+    from shared.schemes.base import DecodeFailure
+
+    decoder, items = FrameDecoder(), []
+    for i, snr in enumerate((0.0, 10.0, 20.0)):
+        header, symbols, _ = FrameEncoder("deepjscc", stream_id=f"cam{i}").encode(np.roll(photo, 8 * i, axis=1), seq=i)
+        header, symbols, _ = ChannelStage(ChannelConfig(snr_db=snr, seed=i)).process(header, symbols)
+        items.append((header, decoder.equalised(header, symbols)))
+    broken = {"jscc": type(items[0][1]["jscc"])(items[0][1]["jscc"].symbols[:-2], items[0][1]["jscc"].noise_var[:-2])}
+    items.insert(1, (items[0][0], broken))
+    batch = decoder.reconstruct_batch(items)
+    assert isinstance(batch[1], DecodeFailure) and "symbols" in str(batch[1])
+    for (header, received), got in zip(items[:1] + items[2:], batch[:1] + batch[2:]):
+        alone = FrameDecoder().reconstruct(header, received)
+        assert got.shape == alone.shape == (64, 64, 3)
+        assert np.abs(got.astype(int) - alone.astype(int)).max() <= 1  # (float sums in another order: one level at most)
+    assert psnr(batch[0], photo) < psnr(batch[3], np.roll(photo, 16, axis=1))  # each frame kept its own SNR

@@ -103,7 +103,7 @@ def test_the_page_shows_the_stream_live_and_switches_its_scheme(demo, browser):
     # the switch, from the page
     Select(browser.find_element(By.ID, "scheme")).select_by_value("deepjscc")
     browser.find_element(By.ID, "cbr").send_keys(str(1 / 96))
-    clicked_at_seq = int(_text(browser, "#seq"))
+    clicked_at_seq = json.loads(urllib.request.urlopen(demo + "api/status", timeout=5).read())["stream"]["seq"]
     browser.find_element(By.ID, "apply").click()
     switched_at = time.monotonic()
     assert wait_for(lambda: _text(browser, "#current-scheme") == "deepjscc", 60), _text(browser, "#control-result")
@@ -113,7 +113,8 @@ def test_the_page_shows_the_stream_live_and_switches_its_scheme(demo, browser):
     assert status["stream"]["scheme"] == "deepjscc"  # the received frames' headers say so
     record = status["controls"][-1]
     assert record["applied"] and record["scheme"] == "deepjscc"
-    assert record["before_seq"] <= clicked_at_seq + 5  # within a few frames (the page shows a frame ~1 behind)
+    # within a few frames of the newest one the receiver had at the click (the page itself may lag it on a busy machine)
+    assert record["before_seq"] <= clicked_at_seq + 5
     print(f"switch seen on the page {time.monotonic() - switched_at:.1f} s after the click, "
           f"before frame {record['before_seq']}")
     if os.environ.get("SEMCOM_SCREENSHOT"):

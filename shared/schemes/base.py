@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -67,12 +67,25 @@ class Transmit(ABC):
 
 
 class Receive(ABC):
+    stateful: ClassVar[bool] = False  # keeps state between a stream's frames (held side information): one per stream
+
     def __init__(self, params: SchemeParams):
         self.params = params
 
     @abstractmethod
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
         """Equalised payloads -> frame (height, width, 3) uint8; raises DecodeFailure."""
+
+    def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:
+        """Several frames of one size at once -> per frame its picture or its DecodeFailure. This default
+        decodes them one by one; a scheme whose network batches overrides it."""
+        out: list[np.ndarray | DecodeFailure] = []
+        for payloads in frames:
+            try:
+                out.append(self.decode(payloads, height, width))
+            except DecodeFailure as exc:
+                out.append(exc)
+        return out
 
     def warmup(self) -> None:
         """Load models and build codes before the first real frame; by default nothing to do."""

@@ -88,21 +88,37 @@ class DeepJSCCTransmit(Transmit):
 class DeepJSCCReceive(Receive):
     params: DeepJSCCParams
 
-    @torch.no_grad()
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
-        if PAYLOAD not in payloads:
-            raise DecodeFailure(f"no '{PAYLOAD}' payload")
-        rx = payloads[PAYLOAD]
+        result = self.decode_batch([payloads], height, width)[0]
+        if isinstance(result, DecodeFailure):
+            raise result
+        return result
+
+    @torch.no_grad()
+    def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:
+        """One pass of the decoder network over every frame whose symbols are whole (the others: DecodeFailure)."""
         net = load_jscc(self.params.weights)
         hp, wp = padded(height) // DOWNSAMPLE, padded(width) // DOWNSAMPLE
-        k = self.params.maps()
-        if rx.symbols.size != k * hp * wp // 2 or rx.noise_var.size != rx.symbols.size:
-            raise DecodeFailure(f"expected {k * hp * wp // 2} symbols for {height}x{width}, got {rx.symbols.size}")
-        x_hat = torch.from_numpy(rx.symbols.astype(np.complex64))[None]  # (1, N)
-        nv = torch.from_numpy(rx.noise_var.astype(np.float32))[None]  # (1, N)
-        z = from_symbols(mmse_scale(x_hat, nv), net.config.latent_channels, hp, wp)  # (1, C, H'/16, W'/16)
-        y = jscc_decoder(self.params.weights, self.params.precision)(z, snr_from_noise_var(nv))[0, :, :height, :width]  # (3, H, W)
-        return (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        n = self.params.maps() * hp * wp // 2  # symbols a frame of this size carries
+        out: list[np.ndarray | DecodeFailure | None] = [None] * len(frames)
+        whole = []
+        for i, payloads in enumerate(frames):
+            rx = payloads.get(PAYLOAD)
+            if rx is None:
+                out[i] = DecodeFailure(f"no '{PAYLOAD}' payload")
+            elif rx.symbols.size != n or rx.noise_var.size != n:
+                out[i] = DecodeFailure(f"expected {n} symbols for {height}x{width}, got {rx.symbols.size}")
+            else:
+                whole.append(i)
+        if whole:
+            x_hat = torch.from_numpy(np.stack([frames[i][PAYLOAD].symbols for i in whole]).astype(np.complex64))  # (B, n)
+            nv = torch.from_numpy(np.stack([frames[i][PAYLOAD].noise_var for i in whole]).astype(np.float32))  # (B, n)
+            z = from_symbols(mmse_scale(x_hat, nv), net.config.latent_channels, hp, wp)  # (B, C, H'/16, W'/16)
+            y = jscc_decoder(self.params.weights, self.params.precision)(z, snr_from_noise_var(nv))  # (B, 3, H', W')
+            pictures = (y[:, :, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            for i, picture in zip(whole, pictures):
+                out[i] = picture  # (H, W, 3)
+        return out  # type: ignore[return-value]
 
     def warmup(self) -> None:
         jscc_decoder(self.params.weights, self.params.precision)  # int8: calibrated here, once, not on the first frame

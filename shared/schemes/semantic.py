@@ -202,6 +202,7 @@ class SemanticReceive(Receive):
     """Decodes whatever parts arrived into conditions, then samples the semantic generator."""
 
     scheme: str
+    stateful = True  # the map and the caption are held between frames (sent again only when the scene changes)
 
     def __init__(self, params: SemanticParams):
         super().__init__(params)
