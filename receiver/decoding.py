@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import socket
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ class RayDecoding:
         if cfg.address == "local" or cfg.address.startswith(("127.", "localhost:")):
             for name, value in RAY_LOOPBACK.items():  # (read when Ray is imported)
                 os.environ.setdefault(name, value)
+        if cfg.address not in ("auto", "local"):
+            _check_reachable(cfg.address)  # Ray itself retries an absent head for minutes
         if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or RAY_TOKEN_FILE.exists()):
             os.environ["RAY_AUTH_MODE"] = "token"  # the cluster's token is here: join with it (Ray asks only with "auto")
         try:
@@ -108,6 +111,17 @@ class RayDecoding:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """HOST:PORT answers a TCP connection, or UsageError in one line."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except ValueError:
+        raise UsageError(f"--ray {address!r}: expected auto, local or HOST:PORT") from None
+    except OSError as exc:
+        raise UsageError(f"--ray {address}: no Ray cluster there ({exc.strerror or exc})") from None
 
 
 def decoding_backend(decoder: FrameDecoder, ray: RayDecodeConfig | None) -> LocalDecoding | RayDecoding:

@@ -232,6 +232,32 @@ def _holds_binary(obj) -> bool:
     return False
 
 
+MAX_KEPT_KEYS = 4096  # map keys kept alive (see _keep_keys): a header has ~30; a peer inventing keys pins at most this many
+MAX_KEPT_KEY_CHARS = 64  # ... each this short at most (the protocol's own keys are names): 4096 x 64 characters in all
+
+
+_kept_keys: set[str] = set()
+
+
+def _keep_keys(obj) -> None:
+    """Hold one reference to every map key of a decoded header (bounded by MAX_KEPT_KEYS).
+
+    msgpack interns map keys. CPython drops an interned string from its table of interned strings
+    when the last reference goes, but the slot stays used until the table is next resized; so a key
+    nothing else in the process holds (in the proxy: a scheme parameter's name such as ``cbr``) costs
+    a slot every message, and every ~20,000 messages the table is rebuilt at twice its size: a
+    one-time step of 1-2 MiB of heap in a soak. Kept alive, each key is interned once."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if len(_kept_keys) < MAX_KEPT_KEYS:
+                _kept_keys.update(k for k in item if isinstance(k, str) and len(k) <= MAX_KEPT_KEY_CHARS)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
     raw = bytes(frame)
     if len(raw) > limits.max_header_bytes:
@@ -244,6 +270,7 @@ def decode_header(frame: bytes | memoryview, limits: Limits) -> Header:
         raise ProtocolError("malformed_header", "header is not a map")
     if _holds_binary(obj):  # max_bin_len=0 still admits an empty bin
         raise ProtocolError("malformed_header", "the header holds a binary value")
+    _keep_keys(obj)
     version = obj.get("version")
     if version != PROTOCOL_VERSION:
         raise ProtocolError("wrong_version", f"version {version!r}, this build speaks {PROTOCOL_VERSION}")

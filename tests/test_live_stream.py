@@ -81,13 +81,13 @@ def test_ack_timeout_follows_the_slowest_recent_round_trip(endpoints, small_fram
 
 @pytest.fixture
 def slow_decoder(monkeypatch):
-    real = FrameDecoder.decode
+    real = FrameDecoder.reconstruct  # (the receiver equalises, then reconstructs: the decoder's part)
 
-    def slow(self, header, payloads):
+    def slow(self, header, received):
         time.sleep(DECODE_S)
-        return real(self, header, payloads)
+        return real(self, header, received)
 
-    monkeypatch.setattr(FrameDecoder, "decode", slow)
+    monkeypatch.setattr(FrameDecoder, "reconstruct", slow)
 
 
 def test_live_stream_newest_frame_wins_without_a_backlog(endpoints, small_frame, slow_decoder):

@@ -1,5 +1,7 @@
 """Nothing a peer sends chooses a file path: stream ids are a safe alphabet, the receiver writes only
 inside --out and never over another run's frames; a NaN SNR in feedback is refused."""
+from pathlib import Path
+
 import msgpack
 import numpy as np
 import pytest
@@ -42,7 +44,7 @@ def test_a_second_run_does_not_overwrite_the_first(tmp_path):
     first = FrameSink(tmp_path).write("cam1", 0, rgb)
     second = FrameSink(tmp_path).write("cam1", 0, rgb)  # a restarted receiver, the same stream id
     third = FrameSink(tmp_path).write("cam1", 0, rgb)
-    assert first.name == "cam1_000000.png" and second.name == "cam1.2_000000.png" and third.name == "cam1.3_000000.png"
+    assert [Path(p).name for p in (first, second, third)] == ["cam1_000000.png", "cam1.2_000000.png", "cam1.3_000000.png"]
     sink = FrameSink(tmp_path)
     with pytest.raises(UnsafePath):
         sink.path("../x", 0)  # the sink's own check, behind the protocol's
@@ -135,3 +137,39 @@ def test_the_proxy_delay_line_is_capped_in_bytes(monkeypatch, endpoints, small_f
         push.close(0)
         runner.stop()
     assert held == 1  # the first frame passes the cap; the proxy then stops reading until it leaves
+
+
+INTERN_PROBE = """
+import sys, tempfile
+from pathlib import Path
+import msgpack
+from receiver.sink import FrameSink
+from shared.protocol import PROTOCOL_VERSION, Limits, decode_header
+
+def anon_kib():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("RssAnon:"))
+
+sink, limits = FrameSink(Path(sys.argv[1])), Limits()
+raw = msgpack.packb({"version": PROTOCOL_VERSION, "kind": "probe", "seq": 0, "scheme": "deepjscc",
+                     "scheme_params": {"".join(["zq", "_param"]): 1.0}})  # a key nothing else in the process holds
+for i in range(2000):  # warm-up
+    sink.path("default", i), decode_header(raw, limits)
+base = anon_kib()
+for i in range(2000, 22000):
+    sink.path("default", i), decode_header(raw, limits)
+print(anon_kib() - base)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssAnon from /proc")
+def test_frame_paths_and_header_keys_do_not_step_the_heap(tmp_path):
+    """The soak's one-time steps of the receiver's and the proxy's heap: every frame's file name (pathlib
+    interns path parts) and a header key nothing else held (msgpack interns map keys) took a slot of the
+    interpreter's interned-string table, rebuilt at twice its size every ~20,000 frames (+1-2 MiB)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", INTERN_PROBE, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout) < 400, f"RssAnon grew {out.stdout.strip()} KiB over 20,000 frames"

@@ -16,7 +16,9 @@ def build_parser() -> CliParser:
     p.add_argument("--window", type=int, default=None,
                    help="frames in flight before waiting for the receiver's ack; 1 = stop-and-wait, 0 = no cap "
                         "(default: 2 with --fps > 0, so the newest frame wins and no hop queues more than one; else 0)")
-    p.add_argument("--stream-id", default="default", help="names this stream in every header (default: %(default)s)")
+    p.add_argument("--stream-id", default="default",
+                   help="names this stream in every header; 'hostname': this machine's name (a container's: distinct "
+                        "per replica of `docker compose --scale`) (default: %(default)s)")
     p.add_argument("--wait-ready", type=float, default=30.0, help="seconds to wait for the receiver's answer; a refusal ends the stream at once with its reason; 0 = do not wait (default: %(default)s)")
     p.add_argument("--reference", action="store_true", help="also send the originals on the measurement tap (for PSNR at the receiver)")
     add_service_args(p)
@@ -37,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from shared.protocol import STREAM_ID_PATTERN
 
+        if ns.stream_id == "hostname":
+            import socket
+
+            ns.stream_id = socket.gethostname()[:64]
         if not re.fullmatch(STREAM_ID_PATTERN, ns.stream_id):
             raise UsageError(f"--stream-id {ns.stream_id!r}: use 1-64 of A-Z a-z 0-9 _ - . (not starting with '.')")
         if ns.frames < 0 or ns.fps < 0 or ns.window < 0 or not 16 <= ns.size <= 4096:
