@@ -86,6 +86,7 @@ def main() -> int:
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--ray-cpus", type=int, default=2, help="CPUs the local Ray cluster offers")
+    p.add_argument("--no-local", action="store_true", help="only the Ray cases (e.g. a sweep of --batch-wait-ms)")
     p.add_argument("--out", type=Path, default=Path("results/scaleout.json"))
     p.add_argument("--plot", type=Path, default=None)
     ns = p.parse_args()
@@ -94,7 +95,7 @@ def main() -> int:
     cases = []
     with local_ray_head(ns.ray_cpus) as address:
         for n in streams:
-            for r in [None, *replicas]:
+            for r in ([] if ns.no_local else [None]) + replicas:
                 case = run_case(n, r, address, ns)
                 cases.append(case)
                 print(f"{n} stream(s), {case['decoding']:<10}: {case['fps']:.2f} fps, end-to-end p50/p95 "

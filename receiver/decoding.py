@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from shared.protocol import Header, ProtocolError
 from shared.schemes.base import DecodeFailure, Received, get_scheme
 
 log = logging.getLogger("receiver.decoding")
+RAY_CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # `ray start` writes its address here
 RAY_TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray start` keeps the cluster's token (Ray >= 2.5x)
 
 
@@ -62,13 +64,14 @@ class RayDecoding:
     name = "ray"
 
     def __init__(self, cfg: RayDecodeConfig):
-        if cfg.address == "local" or cfg.address.startswith(("127.", "localhost:")):
+        address = cfg.address if cfg.address != "auto" else _this_machines_cluster()
+        if address == "local" or address.startswith(("127.", "localhost:")):
             for name, value in RAY_LOOPBACK.items():  # (read when Ray is imported)
                 os.environ.setdefault(name, value)
-        if cfg.address not in ("auto", "local"):
-            _check_reachable(cfg.address)  # Ray itself retries an absent head for minutes
+        if address != "local":
+            _check_reachable(address)  # Ray itself retries an absent head for minutes
         if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or RAY_TOKEN_FILE.exists()):
-            os.environ["RAY_AUTH_MODE"] = "token"  # the cluster's token is here: join with it (Ray asks only with "auto")
+            os.environ["RAY_AUTH_MODE"] = "token"  # the cluster's token is here: join with it
         try:
             import ray
             from ray import serve
@@ -77,8 +80,8 @@ class RayDecoding:
         self.cfg, self.in_flight = cfg, cfg.in_flight
         t0 = time.monotonic()
         try:
-            local = {"_node_ip_address": "127.0.0.1", "num_cpus": None} if cfg.address == "local" else {}
-            ray.init(address=None if cfg.address == "local" else cfg.address, namespace="semcom",
+            local = {"_node_ip_address": "127.0.0.1", "num_cpus": None} if address == "local" else {}
+            ray.init(address=None if address == "local" else address, namespace="semcom",
                      log_to_driver=False, include_dashboard=False, configure_logging=False, **local)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UsageError(f"--ray {cfg.address}: no Ray cluster there ({str(exc).splitlines()[0]})") from None
@@ -111,6 +114,16 @@ class RayDecoding:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _this_machines_cluster() -> str:
+    """``--ray auto``: $RAY_ADDRESS, else the cluster `ray start` last started here (Ray's own record of it)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    try:
+        return RAY_CURRENT_CLUSTER.read_text().strip()
+    except OSError:
+        raise UsageError("--ray auto: no Ray cluster started on this machine (ray start --head, or --ray local)") from None
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
