@@ -18,7 +18,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from shared.nets.jscc import DeepJSCC, from_symbols, load_jscc, to_symbols
+from shared.nets.jscc import DeepJSCC, from_symbols, to_symbols
+from shared.nets.lora import jscc_with
 
 LOG = logging.getLogger("semcom.quantize")
 PRECISIONS = ("fp32", "int8")  # fp16/bf16 are GPU precisions (the deployment issue's CUDA path)
@@ -84,9 +85,10 @@ def quantize_decoder(net: DeepJSCC) -> nn.Module:
 
 
 @lru_cache(maxsize=4)
-def jscc_decoder(weights: str, precision: str) -> nn.Module:
-    """The decoder of ``shared/weights/<weights>.safetensors`` at ``precision``, built once per process."""
+def jscc_decoder(weights: str, precision: str, lora: str = "") -> nn.Module:
+    """The decoder of ``shared/weights/<weights>.safetensors`` (with the scene adapter ``lora`` merged,
+    :mod:`shared.nets.lora`) at ``precision``, built once per process."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; known: {', '.join(PRECISIONS)}")
-    net = load_jscc(weights)
+    net = jscc_with(weights, lora)
     return quantize_decoder(net) if precision == "int8" else JsccDecoder(net).eval()

@@ -56,6 +56,7 @@ class DeepJSCCParams(SchemeParams):
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR: mid-range until feedback supplies the real one
     weights: str = Field(default="deepjscc", pattern=r"^deepjscc[a-z0-9_]{0,32}$")  # shared/weights/<name>.safetensors
     precision: Literal["fp32", "int8"] = "fp32"  # receiver's decoder: int8 is 7.6x smaller, -0.1 dB (benchmarks/precision.py)
+    lora: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,31})?$")  # a scene adapter of the decoder (semcom train lora); '' = none
 
     @field_validator("cbr")
     @classmethod
@@ -114,14 +115,14 @@ class DeepJSCCReceive(Receive):
             x_hat = torch.from_numpy(np.stack([frames[i][PAYLOAD].symbols for i in whole]).astype(np.complex64))  # (B, n)
             nv = torch.from_numpy(np.stack([frames[i][PAYLOAD].noise_var for i in whole]).astype(np.float32))  # (B, n)
             z = from_symbols(mmse_scale(x_hat, nv), net.config.latent_channels, hp, wp)  # (B, C, H'/16, W'/16)
-            y = jscc_decoder(self.params.weights, self.params.precision)(z, snr_from_noise_var(nv))  # (B, 3, H', W')
+            y = jscc_decoder(self.params.weights, self.params.precision, self.params.lora)(z, snr_from_noise_var(nv))  # (B, 3, H', W')
             pictures = (y[:, :, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
             for i, picture in zip(whole, pictures):
                 out[i] = picture  # (H, W, 3)
         return out  # type: ignore[return-value]
 
     def warmup(self) -> None:
-        jscc_decoder(self.params.weights, self.params.precision)  # int8: calibrated here, once, not on the first frame
+        jscc_decoder(self.params.weights, self.params.precision, self.params.lora)  # int8: calibrated here, once, not on the first frame
 
 
 SPEC = register(

@@ -12,6 +12,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "lrisc": ("shared.training.lrisc", "LRISC: the latent JSCC (--stage jscc), then the conditional diffusion generator (--stage diffusion)"),
     "semantic": ("shared.training.semantic", "the semantic generator of the spic scheme (low-res image + segmentation-map conditions)"),
     "lrisc-taef2": ("shared.training.lrisc_taef2", "LRISC's latent JSCC in the TAEF2 latent space, from the latent cache"),
+    "lora": ("shared.training.lora", "a scene adapter (LoRA) for the DeepJSCC decoder from one camera's video (--param lora=NAME)"),
     "cache": ("shared.training.latent_cache", "the latent cache: every training image encoded once by a frozen codec (fp16, resumable)"),
 }
 
