@@ -89,6 +89,7 @@ def test_a_replica_killed_mid_stream_costs_at_most_its_frames_in_flight(cluster,
         assert wait_for(lambda: frames_shown() >= 40 or proc.poll() is not None, 240), proc.stderr.read()[-3000:]
         replicas = _replica_pids()
         assert len(replicas) == 2, replicas
+        shown_at_kill = frames_shown()
         os.kill(replicas[0], signal.SIGKILL)
         killed_at = time.monotonic()
         out, err = _finish(proc, 300)
@@ -101,7 +102,8 @@ def test_a_replica_killed_mid_stream_costs_at_most_its_frames_in_flight(cluster,
     assert lost <= STREAMS * 2  # at most what the dead replica held: each stream has 2 frames in flight
     decoded = sum(st["decoded"] for st in r["streams"].values())
     for sid, st in r["streams"].items():  # (live: a transmitter skips a frame when the pipe is busy; seq counts those sent)
-        assert st["sent"] >= 20 and st["lost"] == 0 and st["in_order"], (sid, st)  # every frame sent was shown, in order
+        assert st["lost"] == 0 and st["in_order"], (sid, st)  # every frame sent was shown, in order
+    assert r["frames"]["received"] >= shown_at_kill + 2 * STREAMS + 4  # more frames after the kill than were in flight
     assert decoded == r["frames"]["received"] - lost  # the rest were decoded: the streams went on after the kill
     by_replica = r["receiver_decoding"]["frames_by_replica"]
     assert any(name.endswith(f":{replicas[0]}") for name in by_replica) and len(by_replica) >= 2, by_replica
