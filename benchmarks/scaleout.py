@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.bench import hardware  # noqa: E402
 from shared.bench.results import write_result  # noqa: E402
-from shared.launcher import RAY_LOOPBACK, local_ray_head  # noqa: E402
+from shared.config import RAY_LOOPBACK  # noqa: E402
+from shared.launcher import local_ray_head  # noqa: E402
 
 
 def run_case(streams: int, replicas: int | None, address: str | None, ns) -> dict:

@@ -19,10 +19,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from receiver.ray_serve import APP_NAME, Decoded, deployment, to_request
+from receiver.ray_serve import APP_NAME, Decoded, as_decoded, deployment, to_request
 from shared.cli import UsageError
-from shared.config import RayDecodeConfig
-from shared.launcher import RAY_LOOPBACK
+from shared.config import RAY_LOOPBACK, RayDecodeConfig
 from shared.pipeline import FrameDecoder
 from shared.protocol import Header, ProtocolError
 from shared.schemes.base import DecodeFailure, Received, get_scheme
@@ -47,11 +46,10 @@ class LocalDecoding:
     def submit(self, header: Header, received: dict[str, Received]) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:
-            future.set_result(Decoded(self.decoder.reconstruct(header, received)))
-        except ProtocolError as exc:
-            future.set_result(Decoded(None, refused=(exc.reason, str(exc))))
-        except DecodeFailure as exc:
-            future.set_result(Decoded(None, failure=str(exc)))
+            result = self.decoder.reconstruct(header, received)
+        except (ProtocolError, DecodeFailure) as exc:
+            result = exc
+        future.set_result(as_decoded(result))
         return future
 
     def close(self) -> None:
@@ -89,7 +87,6 @@ class RayDecoding:
         logging.getLogger("ray.serve").setLevel(max(log.getEffectiveLevel(), logging.WARNING))  # its INFO lines: --log-level DEBUG
         serve.start(http_options={"location": "NoServer"})  # the ZeroMQ front is the only way in
         self.handle = serve.run(deployment(cfg, gpus), name=APP_NAME, route_prefix=None)
-        self.decode = self.handle.decode
         self.pool = concurrent.futures.ThreadPoolExecutor(cfg.in_flight, thread_name_prefix="ray-result")
         log.info("decoding on Ray Serve at %s: %d replica(s)%s, %.1f CPU + %.1f GPU each, batches of up to %d (%.0f ms); "
                  "ready in %.1f s", cfg.address, cfg.replicas, f" (autoscaling to {cfg.max_replicas})"

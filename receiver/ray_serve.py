@@ -51,6 +51,15 @@ class Decoded:
     replica: str = "receiver"  # which process decoded it (a Ray replica: node:pid)
 
 
+def as_decoded(result, **facts) -> Decoded:
+    """A FrameDecoder.reconstruct_batch result (a frame, a ProtocolError or a DecodeFailure) -> Decoded with ``facts``."""
+    if isinstance(result, ProtocolError):
+        return Decoded(None, refused=(result.reason, str(result)), **facts)
+    if isinstance(result, DecodeFailure):
+        return Decoded(None, failure=str(result), **facts)
+    return Decoded(result, **facts)
+
+
 def to_request(header: Header, received: dict[str, Received]) -> dict:
     """One frame for a replica: the validated header and the equalised payloads, as plain data."""
     return {"header": header.model_dump(mode="json"),
@@ -80,16 +89,8 @@ class DecoderReplica:
                  for r in requests]
         results = self.decoder.reconstruct_batch(items)
         done = time.time()
-        out = []
-        for result in results:
-            hops = {"ray_start": start, "ray_decoded": done}
-            if isinstance(result, ProtocolError):
-                out.append(Decoded(None, refused=(result.reason, str(result)), hops=hops, batch=len(items), replica=self.name))
-            elif isinstance(result, DecodeFailure):
-                out.append(Decoded(None, failure=str(result), hops=hops, batch=len(items), replica=self.name))
-            else:
-                out.append(Decoded(result, hops=hops, batch=len(items), replica=self.name))
-        return out
+        return [as_decoded(result, hops={"ray_start": start, "ray_decoded": done}, batch=len(items), replica=self.name)
+                for result in results]
 
 
 def deployment(cfg: RayDecodeConfig, gpus: float):

@@ -50,6 +50,9 @@ class TransportConfig(BaseModel):
     limits: Limits = Limits()
 
 
+RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's node address is 127.0.0.1: its servers bind nothing else
+
+
 class RayDecodeConfig(BaseModel):
     """How the receiver front uses Ray Serve; ``semcom receiver --ray ...`` fills it."""
 

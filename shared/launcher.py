@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-from shared.config import Endpoints
+from shared.config import RAY_LOOPBACK, Endpoints
 from shared.security import make_keys
 from shared.spare import READY_LINE, SERVICE_MODULES
 
@@ -334,9 +334,6 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
         reason = services.reason(failed) if failed else None
         return PipelineRun({name: services.stats(name) for name in argv}, services.exit_codes(), outcome,
                            failed, reason, restarted)
-
-
-RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's node address is 127.0.0.1: its servers bind nothing else
 
 
 @contextlib.contextmanager

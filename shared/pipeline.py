@@ -179,16 +179,15 @@ class FrameDecoder:
         and a size go through its ``decode_batch`` together. -> per item, in order, its frame or the
         ProtocolError / DecodeFailure it raised."""
         out: list[np.ndarray | Exception | None] = [None] * len(items)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple, tuple[Receive, list[int]]] = {}  # (decoder key, height, width) -> (decoder, item indices)
         for i, (header, _) in enumerate(items):
             try:
-                self._decoder(header)
+                dec = self._decoder(header)
             except ProtocolError as exc:
                 out[i] = exc
                 continue
-            groups.setdefault((self._key(header), header.height, header.width), []).append(i)
-        for (key, height, width), members in groups.items():
-            dec = self._decoder(items[members[0]][0])
+            groups.setdefault((self._key(header), header.height, header.width), (dec, []))[1].append(i)
+        for (_, height, width), (dec, members) in groups.items():
             try:
                 results = dec.decode_batch([items[i][1] for i in members], height, width)
             except UsageError as exc:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.launcher import RAY_LOOPBACK, free_ports, local_ray_head
+from shared.config import RAY_LOOPBACK
+from shared.launcher import free_ports, local_ray_head
 from tests.conftest import wait_for
 
 STREAMS = 4

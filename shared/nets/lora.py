@@ -18,13 +18,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from shared.cli import UsageError
 from shared.nets.jscc import DeepJSCC, load_jscc
 
-LORA_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"  # an adapter's name: a word, never a path
+LORA_WORD = r"[a-z0-9][a-z0-9_-]{0,31}"  # an adapter's name: a word, never a path
+LORA_NAME = f"^{LORA_WORD}$"
 DEFAULT_RANK = 4  # rank 4 on the 14 decoder convolutions: ~34 k parameters, 6 % of the decoder
 
 
@@ -59,8 +61,6 @@ def save_adapter(net: DeepJSCC, path: Path, card: dict) -> int:
 
 
 def adapter_card(path: Path) -> dict:
-    from safetensors import safe_open
-
     with safe_open(str(path), "pt") as f:
         return json.loads((f.metadata() or {}).get("card", "{}"))
 

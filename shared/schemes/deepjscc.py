@@ -35,6 +35,7 @@ from shared.nets.jscc import (
     snr_from_noise_var,
     to_symbols,
 )
+from shared.nets.lora import LORA_WORD
 from shared.nets.quantize import jscc_decoder
 from shared.schemes.base import (
     DecodeFailure,
@@ -56,7 +57,7 @@ class DeepJSCCParams(SchemeParams):
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR: mid-range until feedback supplies the real one
     weights: str = Field(default="deepjscc", pattern=r"^deepjscc[a-z0-9_]{0,32}$")  # shared/weights/<name>.safetensors
     precision: Literal["fp32", "int8"] = "fp32"  # receiver's decoder: int8 is 7.6x smaller, -0.1 dB (benchmarks/precision.py)
-    lora: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,31})?$")  # a scene adapter of the decoder (semcom train lora); '' = none
+    lora: str = Field(default="", pattern=f"^({LORA_WORD})?$")  # a scene adapter of the decoder (semcom train lora); '' = none
 
     @field_validator("cbr")
     @classmethod
