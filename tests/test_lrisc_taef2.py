@@ -21,7 +21,7 @@ from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.protocol import ProtocolError
 from shared.registry.table import MODELS, get_spec
 from shared.registry.tiny import save_tiny_taef2
-from shared.schemes import lrisc
+from shared.schemes import lrisc, lrisc_nets
 from shared.training import lrisc_taef2
 from shared.training.lrisc_taef2 import JSCC_CONFIG
 
@@ -42,7 +42,8 @@ def taef2_here(tmp_path, monkeypatch):
     save_configured(Hyperprior(EntropyConfig(hidden=8, side_channels=4)), weights / f"{lrisc.TAEF2_ENTROPY}.safetensors", {})
     for module in (lrisc, latent_jscc, entropy):
         monkeypatch.setattr(module, "WEIGHTS_DIR", weights)
-    caches = (latent_jscc.load_latent_jscc, latent_jscc.latent_normalisation, entropy.load_entropy, lrisc.hub_codec)
+    caches = (latent_jscc.load_latent_jscc, latent_jscc.latent_normalisation, entropy.load_entropy, lrisc.hub_codec,
+              *lrisc_nets.CACHES)
     for cache in caches:
         cache.cache_clear()
     yield weights
@@ -123,7 +124,7 @@ def test_the_generator_starts_from_the_noise_level_of_the_remaining_error(taef2_
     save_denoiser(ConditionalDenoiser(tiny), taef2_here / f"{lrisc.TAEF2_DIFFUSION}.safetensors",
                   {"alpha_table": json.dumps(table)})
     monkeypatch.setattr(diffusion, "WEIGHTS_DIR", taef2_here)
-    diffusion.load_denoiser.cache_clear()
+    lrisc_nets.denoiser_at.cache_clear()
     lrisc.alpha_table.cache_clear()
     assert lrisc.LriscParams().steps == 1  # the generator ships: the receiver samples by default
     low = lrisc.matched_strength(lrisc.alpha_table(lrisc.TAEF2_DIFFUSION), 32, 0.0, ConditionalDenoiser(tiny))
@@ -131,7 +132,7 @@ def test_the_generator_starts_from_the_noise_level_of_the_remaining_error(taef2_
     assert 0 < high < low < 1  # lower SNR: more noise, more generation
     out, header, _ = round_trip({"steps": 1}, snr_db=5.0)
     assert out.shape == FRAME.shape and header.scheme_params["diffusion_weights"] == lrisc.TAEF2_DIFFUSION
-    diffusion.load_denoiser.cache_clear()
+    lrisc_nets.denoiser_at.cache_clear()
     lrisc.alpha_table.cache_clear()
 
 

@@ -153,7 +153,7 @@ def make_scheduler(config: DenoiserConfig):
 def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...], steps: int = 4,
            guidance: float = 1.0, strength: float = 1.0, init: torch.Tensor | None = None, eta: float = 0.0,
            generator: torch.Generator | None = None,
-           keep: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+           keep: tuple[torch.Tensor, torch.Tensor] | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
     """DDIM sampling, written out. Returns the clean latent (B, L, h, w), normalised.
 
     Args:
@@ -167,6 +167,8 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
             the mask is 1 (inpainting-style: key regions stay faithful to their received latents).
             The predicted clean latent is replaced there at every step, and the sampler returns the
             last step's clean estimate, so the region is exact.
+        noise: (B, L, h, w) the starting noise, instead of drawing it from ``generator`` (a batch whose
+            frames must each get the noise they would get alone).
     """
     f = 2 ** (len(model.config.block_out_channels) - 1)  # the UNet halves the grid this many times over
     ph, pw = -shape[-2] % f, -shape[-1] % f
@@ -175,7 +177,8 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
         padded = Conditions({k: pad(v) for k, v in cond.spatial.items()}, cond.vector)
         out = sample(model, padded, (*shape[:-2], shape[-2] + ph, shape[-1] + pw), steps, guidance, strength,
                      None if init is None else pad(init), eta, generator,
-                     None if keep is None else (pad(keep[0]), pad(keep[1])))  # (B, L, h + ph, w + pw)
+                     None if keep is None else (pad(keep[0]), pad(keep[1])),
+                     None if noise is None else pad(noise))  # (B, L, h + ph, w + pw)
         return out[..., : shape[-2], : shape[-1]]
     p = next(model.parameters())
     sched = make_scheduler(model.config)
@@ -184,7 +187,7 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
     steps = max(1, min(steps, math.floor(strength * train_t)))  # no more steps than timesteps below the start level
     sched.set_timesteps(min(train_t, max(1, math.ceil(steps / strength))), device=p.device)
     timesteps = sched.timesteps[-steps:] if strength < 1 else sched.timesteps  # (steps,)
-    noise = torch.randn(shape, generator=generator, device="cpu").to(p.device, p.dtype)
+    noise = (torch.randn(shape, generator=generator, device="cpu") if noise is None else noise).to(p.device, p.dtype)
     if strength < 1 and init is not None:
         x = sched.add_noise(init.to(p.dtype), noise, timesteps[:1])  # (B, L, h, w)
     else:

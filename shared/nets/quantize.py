@@ -1,18 +1,15 @@
-"""int8 post-training quantization of the embedded JSCC decoders (torch.ao FX graph mode, x86 / qnnpack kernels).
+"""DeepJSCC's decoder at a precision (:mod:`shared.nets.precision`): int8 calibrated on its own inputs.
 
-Weights become int8 per channel, activations int8 per tensor with ranges observed on calibration
-data (the decoder's own input distribution: real photos encoded by the net, sent through AWGN at
-0-20 dB); the graph keeps float where no int8 kernel exists (GELU, the AF gates' sigmoid).
-A platform without an int8 engine gets one warning line and the fp32 module, never an error.
+int8 is torch.ao's FX post-training quantization (x86 / qnnpack kernels; int8 weights per channel,
+int8 activations calibrated on real photos encoded by the net and sent through AWGN at 0-20 dB); the
+graph keeps float where no int8 kernel exists (GELU, the AF gates' sigmoid). fp16 / bf16 run on CUDA.
+What the platform cannot run falls back with one warning line (:func:`shared.nets.precision.runnable`).
 
 Measured on this project's CPU (``benchmarks/precision.sh``): DeepJSCC's decoder 7.6x smaller,
-0.1 dB less PSNR, about the speed of fp32; bf16 is not offered on the CPU (without bf16 hardware it ran
-65x slower than fp32 here).
+0.1 dB less PSNR, about the speed of fp32 (GELU converts back and forth).
 """
 from __future__ import annotations
 
-import logging
-import warnings
 from functools import lru_cache
 
 import torch
@@ -20,10 +17,8 @@ from torch import nn
 
 from shared.nets.jscc import DeepJSCC, from_symbols, to_symbols
 from shared.nets.lora import jscc_with
+from shared.nets.precision import at_precision
 
-LOG = logging.getLogger("semcom.quantize")
-PRECISIONS = ("fp32", "int8")  # fp16/bf16 are GPU precisions (the deployment issue's CUDA path)
-ENGINES = ("x86", "fbgemm", "qnnpack")  # int8 kernel libraries, preferred first
 CALIBRATION_SNRS_DB = (0.0, 5.0, 10.0, 15.0, 20.0)  # the trained SNR range: activation ranges cover every operating point
 
 
@@ -36,12 +31,6 @@ class JsccDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
         return self.net.decode(z, snr_db)
-
-
-def int8_engine() -> str | None:
-    """The first int8 engine this torch build supports, or None."""
-    supported = set(torch.backends.quantized.supported_engines)
-    return next((e for e in ENGINES if e in supported), None)
 
 
 def calibration_batches(net: DeepJSCC) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -63,32 +52,13 @@ def calibration_batches(net: DeepJSCC) -> list[tuple[torch.Tensor, torch.Tensor]
     return batches
 
 
-@torch.no_grad()
 def quantize_decoder(net: DeepJSCC) -> nn.Module:
     """An int8 copy of ``net``'s decoder (calibrated), or the fp32 decoder with one warning where int8 cannot run."""
-    decoder = JsccDecoder(net).eval()
-    engine = int8_engine()
-    if engine is None:
-        LOG.warning("int8 requested but this torch build has no int8 engine (%s): decoding in fp32", ", ".join(ENGINES))
-        return decoder
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
-    torch.backends.quantized.engine = engine
-    batches = calibration_batches(net)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's notice that FX quantization is moving to torchao
-        prepared = prepare_fx(decoder, get_default_qconfig_mapping(engine), example_inputs=batches[0])
-        for z, snr in batches:
-            prepared(z, snr)
-        return convert_fx(prepared).eval()
+    return at_precision(JsccDecoder(net), "int8", "cpu", lambda: calibration_batches(net))
 
 
 @lru_cache(maxsize=4)
-def jscc_decoder(weights: str, precision: str, lora: str = "") -> nn.Module:
+def jscc_decoder(weights: str, precision: str, lora: str = "", device: str = "cpu") -> nn.Module:
     """The decoder of ``shared/weights/<weights>.safetensors`` (with the scene adapter ``lora`` merged,
-    :mod:`shared.nets.lora`) at ``precision``, built once per process."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision '{precision}'; known: {', '.join(PRECISIONS)}")
-    net = jscc_with(weights, lora)
-    return quantize_decoder(net) if precision == "int8" else JsccDecoder(net).eval()
+    :mod:`shared.nets.lora`) at ``precision`` on ``device``, built once per process."""
+    return at_precision(JsccDecoder(jscc_with(weights, lora)), precision, device, lambda: calibration_batches(jscc_with(weights, lora)))

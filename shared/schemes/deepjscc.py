@@ -18,8 +18,6 @@ symbols per 256x256 frame).
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from pydantic import Field, field_validator
@@ -36,6 +34,7 @@ from shared.nets.jscc import (
     to_symbols,
 )
 from shared.nets.lora import LORA_WORD
+from shared.nets.precision import Precision
 from shared.nets.quantize import jscc_decoder
 from shared.schemes.base import (
     DecodeFailure,
@@ -56,7 +55,8 @@ class DeepJSCCParams(SchemeParams):
     cbr: float = Field(default=1 / 48, gt=0, le=1)  # all 32 maps: 4,096 symbols per 256x256, the issue's comparison point
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # transmitter AF SNR: mid-range until feedback supplies the real one
     weights: str = Field(default="deepjscc", pattern=r"^deepjscc[a-z0-9_]{0,32}$")  # shared/weights/<name>.safetensors
-    precision: Literal["fp32", "int8"] = "fp32"  # receiver's decoder: int8 is 7.6x smaller, -0.1 dB (benchmarks/precision.py)
+    # receiver's decoder: auto = fp16 on CUDA, fp32 on the CPU; int8 is 7.6x smaller, -0.1 dB (benchmarks/precision.sh)
+    precision: Precision = "auto"
     lora: str = Field(default="", pattern=f"^({LORA_WORD})?$")  # a scene adapter of the decoder (semcom train lora); '' = none
 
     @field_validator("cbr")
@@ -90,6 +90,10 @@ class DeepJSCCTransmit(Transmit):
 class DeepJSCCReceive(Receive):
     params: DeepJSCCParams
 
+    def __init__(self, params: DeepJSCCParams):
+        super().__init__(params)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
         result = self.decode_batch([payloads], height, width)[0]
         if isinstance(result, DecodeFailure):
@@ -116,14 +120,15 @@ class DeepJSCCReceive(Receive):
             x_hat = torch.from_numpy(np.stack([frames[i][PAYLOAD].symbols for i in whole]).astype(np.complex64))  # (B, n)
             nv = torch.from_numpy(np.stack([frames[i][PAYLOAD].noise_var for i in whole]).astype(np.float32))  # (B, n)
             z = from_symbols(mmse_scale(x_hat, nv), net.config.latent_channels, hp, wp)  # (B, C, H'/16, W'/16)
-            y = jscc_decoder(self.params.weights, self.params.precision, self.params.lora)(z, snr_from_noise_var(nv))  # (B, 3, H', W')
+            decoder = jscc_decoder(self.params.weights, self.params.precision, self.params.lora, self.device)
+            y = decoder(z.to(self.device), snr_from_noise_var(nv).to(self.device)).cpu()  # (B, 3, H', W')
             pictures = (y[:, :, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
             for i, picture in zip(whole, pictures):
                 out[i] = picture  # (H, W, 3)
         return out  # type: ignore[return-value]
 
     def warmup(self) -> None:
-        jscc_decoder(self.params.weights, self.params.precision, self.params.lora)  # int8: calibrated here, once, not on the first frame
+        jscc_decoder(self.params.weights, self.params.precision, self.params.lora, self.device)  # int8: calibrated here, not on a frame
 
 
 SPEC = register(

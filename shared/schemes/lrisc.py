@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from shared.codecs.frames import LATENT_CODEC, as_frame, frame_tensor, latent_codec, padded, to_frame, to_latent
-from shared.generators.diffusion import latent_guidance, load_denoiser, sample
+from shared.codecs.frames import LATENT_CODEC, as_frame, frame_tensor, padded, to_latent
+from shared.generators.diffusion import latent_guidance, sample
 from shared.nets.block_lengths import (
     block_slices,
     from_block_symbols,
@@ -50,6 +50,7 @@ from shared.nets.block_lengths import (
 from shared.nets.entropy import allocate, block_bits, load_entropy
 from shared.nets.jscc import from_symbols, maps_for_cbr, mmse_scale, snr_from_noise_var, to_symbols
 from shared.nets.latent_jscc import LatentJSCCConfig, latent_normalisation, load_latent_jscc
+from shared.nets.precision import Precision
 from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.base import (
@@ -63,6 +64,7 @@ from shared.schemes.base import (
     Transmit,
     register,
 )
+from shared.schemes.lrisc_nets import TAEF2, denoiser_at, jscc_decoder_at, pixel_decoder_at
 
 PAYLOAD = "latent"
 LENGTHS = "lengths"  # the length map of content-adaptive frames (digital, exact)
@@ -111,6 +113,8 @@ class LriscParams(SchemeParams):
     # shared/weights/<name>; the codec's own by default (lrisc_jscc, lrisc_taef2_jscc)
     jscc_weights: str = Field(default="lrisc_jscc", pattern=r"^lrisc_(taef2_)?jscc[a-z0-9_]{0,32}$")
     diffusion_weights: str = Field(default="lrisc_diffusion", pattern=DIFFUSION_WEIGHTS_PATTERN)
+    # the receiver's networks: auto = fp16 on CUDA, fp32 on the CPU; int8 decodes TAEF2 2.1x faster here (README)
+    precision: Precision = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -253,79 +257,103 @@ class LriscReceive(Receive):
     def __init__(self, params: LriscParams):
         super().__init__(params)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.codec = RECEIVER_CODEC if params.steps else LATENT_CODEC  # the decoder trained on what this receiver makes
+        # the latent decoder: TAEF2's, or the embedded one trained on what this receiver makes
+        self.codec = TAEF2 if params.codec == "taef2" else RECEIVER_CODEC if params.steps else LATENT_CODEC
+
+    def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
+        result = self.decode_batch([payloads], height, width)[0]
+        if isinstance(result, DecodeFailure):
+            raise result
+        return result
 
     @torch.no_grad()
-    def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
+    def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:
+        """One pass of each network over every frame that arrived whole (the others: their DecodeFailure).
+        A frame decodes to the same picture alone or in a batch (its own sampling noise, its own noise level)."""
+        p = self.params
+        out: list[np.ndarray | DecodeFailure | None] = [None] * len(frames)
+        ready = []  # (index, s_hat (1, M, gh, gw), snr (1, 1), rate (1, 1, gh, gw), mean maps sent)
+        for i, payloads in enumerate(frames):
+            try:
+                ready.append((i, *self._received_maps(payloads, height, width)))
+            except DecodeFailure as exc:
+                out[i] = exc
+        if ready:
+            s_hat, snr, rate = (torch.cat([r[k] for r in ready]).to(self.device) for k in (1, 2, 3))  # (B, ...)
+            z_hat = jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device)(s_hat, snr, rate)  # (B, L, H'/8, W'/8)
+            if p.steps:
+                z_hat = self._generate(z_hat, snr, [r[4] for r in ready])
+            y = pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device)(z_hat.float())  # (B, 3, H', W')
+            for j, r in enumerate(ready):
+                out[r[0]] = as_frame(y[j : j + 1], height, width)
+        return out  # type: ignore[return-value]
+
+    def _received_maps(self, payloads: dict[str, Received], height: int, width: int
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """A frame's payloads -> (received maps (1, M, gh, gw), SNR (1, 1) dB, share of maps sent (1, 1, gh, gw),
+        mean maps sent); raises DecodeFailure for a frame that cannot be decoded."""
         if PAYLOAD not in payloads:
             raise DecodeFailure(f"no '{PAYLOAD}' payload")
-        if self.params.codec == "taef2":
-            return self._decode_taef2(payloads, height, width)
-        rx = payloads[PAYLOAD]
-        jscc = load_latent_jscc(self.params.jscc_weights)
-        hp, wp = padded(height, DOWNSAMPLE) // DOWNSAMPLE, padded(width, DOWNSAMPLE) // DOWNSAMPLE
-        k, rest = divmod(2 * rx.symbols.size, hp * wp)
-        if rest or k not in jscc.config.rates or rx.noise_var.size != rx.symbols.size:
-            raise DecodeFailure(f"{rx.symbols.size} symbols is no supported length for {height}x{width}")
-        x_hat = torch.from_numpy(rx.symbols.astype(np.complex64))[None]  # (1, N)
-        nv = torch.from_numpy(rx.noise_var.astype(np.float32))[None]  # (1, N)
-        snr = snr_from_noise_var(nv)  # (1, 1)
-        s_hat = from_symbols(mmse_scale(x_hat, nv), jscc.config.maps, hp, wp)  # (1, C, H'/16, W'/16)
-        z_hat = jscc.decode(s_hat, snr).to(self.device)  # (1, L, H'/8, W'/8)
-        if self.params.steps:
-            model = load_denoiser(self.params.diffusion_weights, self.device)
-            gen = torch.Generator().manual_seed(self.params.seed)
-            z_hat = sample(model, latent_guidance(z_hat, snr.to(self.device)), tuple(z_hat.shape), steps=self.params.steps,
-                           guidance=self.params.guidance, strength=self.params.strength, init=z_hat, generator=gen)
-        return to_frame(z_hat, height, width, self.device, self.codec)
-
-    def _decode_taef2(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
         rx = payloads[PAYLOAD]
         jscc = load_latent_jscc(self.params.jscc_weights)
         gh, gw = padded(height, DOWNSAMPLE) // DOWNSAMPLE, padded(width, DOWNSAMPLE) // DOWNSAMPLE
-        shape = grid_blocks(gh, gw, BLOCK)
-        if LENGTHS in payloads:
-            data = receive(payloads[LENGTHS].symbols, payloads[LENGTHS].noise_var, LENGTH_LINK)
-            if data is None:
-                raise DecodeFailure("the length map was lost (CRC)")
-            try:
-                maps = unpack_lengths(data, shape, TAEF2_RATES)
-            except ValueError as exc:
-                raise DecodeFailure(str(exc)) from None
-        else:
-            k, rest = divmod(2 * rx.symbols.size, gh * gw)
-            if rest or k not in TAEF2_RATES:
-                raise DecodeFailure(f"{rx.symbols.size} symbols is no supported length for {height}x{width}")
-            maps = np.full(shape, k)
-        if rx.noise_var.size != rx.symbols.size or 2 * rx.symbols.size != n_values(maps, gh, gw, BLOCK):
-            raise DecodeFailure(f"{rx.symbols.size} symbols do not match the length map for {height}x{width}")
         x_hat = torch.from_numpy(rx.symbols.astype(np.complex64))[None]  # (1, N)
         nv = torch.from_numpy(rx.noise_var.astype(np.float32))[None]  # (1, N)
-        snr = snr_from_noise_var(nv)  # (1, 1)
+        if rx.noise_var.size != rx.symbols.size:
+            raise DecodeFailure(f"{rx.symbols.size} symbols but {rx.noise_var.size} noise variances")
+        if self.params.codec == "embedded":
+            k, rest = divmod(2 * rx.symbols.size, gh * gw)
+            if rest or k not in jscc.config.rates:
+                raise DecodeFailure(f"{rx.symbols.size} symbols is no supported length for {height}x{width}")
+            s_hat = from_symbols(mmse_scale(x_hat, nv), jscc.config.maps, gh, gw)  # (1, C, gh, gw)
+            return s_hat, snr_from_noise_var(nv), torch.ones(1, 1, gh, gw), float(k)
+        maps = self._length_map(payloads, rx.symbols.size, gh, gw)
+        if 2 * rx.symbols.size != n_values(maps, gh, gw, BLOCK):
+            raise DecodeFailure(f"{rx.symbols.size} symbols do not match the length map for {height}x{width}")
         s_hat, rate = from_block_symbols(mmse_scale(x_hat, nv)[0], maps, jscc.config.maps, gh, gw, BLOCK)
-        z_hat = jscc.decode(s_hat[None], snr, rate[None]).to(self.device)  # (1, 32, H'/8, W'/8) normalised
-        if self.params.steps:
-            model, table = load_denoiser(self.params.diffusion_weights, self.device), alpha_table(self.params.diffusion_weights)
-            strength = matched_strength(table, float(maps.mean()), float(snr), model)
-            z_hat = sample(model, latent_guidance(z_hat, snr.to(self.device)), tuple(z_hat.shape), steps=self.params.steps,
-                           guidance=self.params.guidance, strength=strength, init=z_hat,
-                           generator=torch.Generator().manual_seed(self.params.seed))
-        mean, std = latent_normalisation(self.params.jscc_weights)
-        y = hub_codec(self.device).decode_tensor((z_hat * std + mean).to(self.device))  # (1, 3, H', W') in [0, 1]
-        return as_frame(y, height, width)
+        return s_hat[None], snr_from_noise_var(nv), rate[None], float(maps.mean())
+
+    def _length_map(self, payloads: dict[str, Received], n_symbols: int, gh: int, gw: int) -> np.ndarray:
+        """TAEF2's per-block lengths (hb, wb): from the length-map payload, or one length read off the symbol count."""
+        shape = grid_blocks(gh, gw, BLOCK)
+        if LENGTHS not in payloads:
+            k, rest = divmod(2 * n_symbols, gh * gw)
+            if rest or k not in TAEF2_RATES:
+                raise DecodeFailure(f"{n_symbols} symbols is no supported length for a {16 * gh}x{16 * gw} grid")
+            return np.full(shape, k)
+        data = receive(payloads[LENGTHS].symbols, payloads[LENGTHS].noise_var, LENGTH_LINK)
+        if data is None:
+            raise DecodeFailure("the length map was lost (CRC)")
+        try:
+            return unpack_lengths(data, shape, TAEF2_RATES)
+        except ValueError as exc:
+            raise DecodeFailure(str(exc)) from None
+
+    def _generate(self, z_hat: torch.Tensor, snr: torch.Tensor, maps: list[float]) -> torch.Tensor:
+        """``steps`` DDIM steps from z_hat (B, L, h, w), each frame from its own seeded noise: with TAEF2 at the noise
+        level matched to its remaining error (frames of one level sample together), else at ``strength``."""
+        p = self.params
+        model = denoiser_at(p.diffusion_weights, p.precision, self.device)
+        strengths = [matched_strength(alpha_table(p.diffusion_weights), k, float(s), model) if p.codec == "taef2"
+                     else p.strength for k, s in zip(maps, snr.cpu())]
+        noise = torch.randn((1, *z_hat.shape[1:]), generator=torch.Generator().manual_seed(p.seed))  # (1, L, h, w)
+        out = torch.empty_like(z_hat)
+        for level in sorted(set(strengths)):
+            idx = [j for j, st in enumerate(strengths) if st == level]
+            out[idx] = sample(model, latent_guidance(z_hat[idx], snr[idx]), tuple(z_hat[idx].shape), steps=p.steps,
+                              guidance=p.guidance, strength=level, init=z_hat[idx],
+                              noise=noise.expand(len(idx), -1, -1, -1)).to(out.dtype)
+        return out
 
     def warmup(self) -> None:
-        load_latent_jscc(self.params.jscc_weights)
-        if self.params.codec == "taef2":
-            hub_codec(self.device)
-            latent_normalisation(self.params.jscc_weights)
-            if self.params.steps:
-                load_denoiser(self.params.diffusion_weights, self.device)
-                alpha_table(self.params.diffusion_weights)
-            return
-        latent_codec(self.device, self.codec)
-        if self.params.steps:
-            load_denoiser(self.params.diffusion_weights, self.device)
+        """Every network built (int8: calibrated) before the first frame."""
+        p = self.params
+        jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device)
+        pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device)
+        if p.steps:
+            denoiser_at(p.diffusion_weights, p.precision, self.device)
+            if p.codec == "taef2":
+                alpha_table(p.diffusion_weights)
 
 
 SPEC = register(
