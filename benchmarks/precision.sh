@@ -24,14 +24,14 @@ from shared.bench.results import write_result
 from shared.nets.precision import saved_bytes
 from shared.nets.quantize import jscc_decoder
 from shared.schemes import lrisc_nets
-from shared.schemes.lrisc import RECEIVER_CODEC, LriscParams
+from shared.schemes.lrisc import LriscParams, LriscReceive
 
 def networks(point, precision):
     """The networks a point's receiver runs at a precision -> {name: module}."""
     if point.startswith("deepjscc"):
         return {"jscc_decoder": jscc_decoder("deepjscc", precision)}
     p = LriscParams(codec="taef2" if "codec=taef2" in point else "embedded", precision=precision)
-    codec = "taef2" if p.codec == "taef2" else RECEIVER_CODEC if p.steps else "latent-conv-ae"
+    codec = LriscReceive(p).codec  # the latent decoder this receiver runs
     nets = {"jscc_decoder": lrisc_nets.jscc_decoder_at(p.jscc_weights, p.codec, precision, "cpu"),
             "latent_decoder": lrisc_nets.pixel_decoder_at(codec, p.jscc_weights, precision, "cpu")}
     if p.steps:

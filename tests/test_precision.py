@@ -10,7 +10,6 @@ import torch
 from pydantic import ValidationError
 
 from shared.config import ChannelConfig
-
 from shared.nets import precision, quantize
 from shared.nets.jscc import load_jscc
 from shared.nets.precision import saved_bytes as state_bytes

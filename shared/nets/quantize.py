@@ -61,4 +61,5 @@ def quantize_decoder(net: DeepJSCC) -> nn.Module:
 def jscc_decoder(weights: str, precision: str, lora: str = "", device: str = "cpu") -> nn.Module:
     """The decoder of ``shared/weights/<weights>.safetensors`` (with the scene adapter ``lora`` merged,
     :mod:`shared.nets.lora`) at ``precision`` on ``device``, built once per process."""
-    return at_precision(JsccDecoder(jscc_with(weights, lora)), precision, device, lambda: calibration_batches(jscc_with(weights, lora)))
+    net = jscc_with(weights, lora)
+    return at_precision(JsccDecoder(net), precision, device, lambda: calibration_batches(net))

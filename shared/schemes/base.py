@@ -91,6 +91,20 @@ class Receive(ABC):
         """Load models and build codes before the first real frame; by default nothing to do."""
 
 
+class BatchedReceive(Receive):
+    """A receiver whose networks decode batches: ``decode`` is ``decode_batch`` of one frame."""
+
+    def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
+        result = self.decode_batch([payloads], height, width)[0]
+        if isinstance(result, DecodeFailure):
+            raise result
+        return result
+
+    @abstractmethod
+    def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:
+        """Several frames of one size through one pass of the networks -> per frame its picture or its DecodeFailure."""
+
+
 @dataclass(frozen=True)
 class SchemeSpec:
     name: str

@@ -37,10 +37,10 @@ from shared.nets.lora import LORA_WORD
 from shared.nets.precision import Precision
 from shared.nets.quantize import jscc_decoder
 from shared.schemes.base import (
+    BatchedReceive,
     DecodeFailure,
     Encoded,
     Payload,
-    Receive,
     Received,
     SchemeParams,
     SchemeSpec,
@@ -87,18 +87,12 @@ class DeepJSCCTransmit(Transmit):
                        info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": self.params.snr_db})
 
 
-class DeepJSCCReceive(Receive):
+class DeepJSCCReceive(BatchedReceive):
     params: DeepJSCCParams
 
     def __init__(self, params: DeepJSCCParams):
         super().__init__(params)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-
-    def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
-        result = self.decode_batch([payloads], height, width)[0]
-        if isinstance(result, DecodeFailure):
-            raise result
-        return result
 
     @torch.no_grad()
     def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:

@@ -54,10 +54,10 @@ from shared.nets.precision import Precision
 from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.base import (
+    BatchedReceive,
     DecodeFailure,
     Encoded,
     Payload,
-    Receive,
     Received,
     SchemeParams,
     SchemeSpec,
@@ -251,7 +251,7 @@ class LriscTransmit(Transmit):
                                                 "tx_snr_db": tx_snr, "length_symbols": n - symbols.size})
 
 
-class LriscReceive(Receive):
+class LriscReceive(BatchedReceive):
     params: LriscParams
 
     def __init__(self, params: LriscParams):
@@ -259,12 +259,6 @@ class LriscReceive(Receive):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         # the latent decoder: TAEF2's, or the embedded one trained on what this receiver makes
         self.codec = TAEF2 if params.codec == "taef2" else RECEIVER_CODEC if params.steps else LATENT_CODEC
-
-    def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
-        result = self.decode_batch([payloads], height, width)[0]
-        if isinstance(result, DecodeFailure):
-            raise result
-        return result
 
     @torch.no_grad()
     def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:
@@ -283,7 +277,7 @@ class LriscReceive(Receive):
             z_hat = jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device)(s_hat, snr, rate)  # (B, L, H'/8, W'/8)
             if p.steps:
                 z_hat = self._generate(z_hat, snr, [r[4] for r in ready])
-            y = pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device)(z_hat.float())  # (B, 3, H', W')
+            y = pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device)(z_hat)  # (B, 3, H', W')
             for j, r in enumerate(ready):
                 out[r[0]] = as_frame(y[j : j + 1], height, width)
         return out  # type: ignore[return-value]

@@ -109,20 +109,26 @@ def calibration(codec: str, jscc_weights: str) -> tuple[list[tuple[torch.Tensor,
     return jscc_batches, pixel_batches
 
 
+def transmit_codec(codec: str) -> str:
+    """The latent codec whose encoder made what a receiver of ``codec`` (``taef2``, ``embedded`` or a latent decoder's
+    registry name) gets: TAEF2's, or the embedded transmitter's."""
+    from shared.codecs.frames import LATENT_CODEC
+
+    return TAEF2 if codec == TAEF2 else LATENT_CODEC
+
+
 @lru_cache(maxsize=4)
 def jscc_decoder_at(jscc_weights: str, codec: str, precision: str, device: str) -> nn.Module:
     """The latent JSCC's :class:`LatentJsccDecoder` at ``precision`` on ``device`` (int8 calibrated on the chain)."""
-    transmit_codec = TAEF2 if codec == TAEF2 else "latent-conv-ae"
     return at_precision(LatentJsccDecoder(load_latent_jscc(jscc_weights)), precision, device,
-                        lambda: calibration(transmit_codec, jscc_weights)[0])
+                        lambda: calibration(transmit_codec(codec), jscc_weights)[0])
 
 
 @lru_cache(maxsize=4)
 def pixel_decoder_at(codec: str, jscc_weights: str, precision: str, device: str) -> nn.Module:
     """``codec``'s :class:`PixelDecoder` at ``precision`` on ``device`` (int8 calibrated on decoded latents)."""
-    transmit_codec = TAEF2 if codec == TAEF2 else "latent-conv-ae"
     return at_precision(pixel_decoder_fp32(codec, jscc_weights), precision, device,
-                        lambda: calibration(transmit_codec, jscc_weights)[1])
+                        lambda: calibration(transmit_codec(codec), jscc_weights)[1])
 
 
 @lru_cache(maxsize=4)
