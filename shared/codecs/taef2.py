@@ -15,6 +15,7 @@ of both sides each Block first adds a pooled branch, x + (1x1 conv to 4C -> Grou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -127,3 +128,13 @@ class Taef2LatentCodec(LatentCodec):
     @torch.no_grad()
     def decode_tensor(self, z: torch.Tensor) -> torch.Tensor:
         return self.net.decoder(z).clamp(0, 1)  # (B, 3, 8h, 8w)
+
+
+@lru_cache(maxsize=2)
+def hub_codec(device: str) -> Taef2LatentCodec:
+    """The registry's TAEF2 latent codec (pinned hashes checked), on ``device``, loaded once per process."""
+    from shared.registry.table import load_model  # the table imports every backend: only when asked
+
+    codec = load_model("taef2", role="latent_codec")
+    codec.net.to(device)
+    return codec

@@ -37,6 +37,7 @@ import torch
 from pydantic import Field, model_validator
 
 from shared.codecs.frames import LATENT_CODEC, as_frame, frame_tensor, padded, to_latent
+from shared.codecs.taef2 import hub_codec
 from shared.generators.diffusion import latent_guidance, sample
 from shared.nets.block_lengths import (
     block_slices,
@@ -196,16 +197,6 @@ def matched_strength(table: dict[tuple[int, float], float], maps: float, snr_db:
     sched = make_scheduler(model.config)
     t = int(torch.argmin((sched.alphas_cumprod - alpha).abs()))
     return (t + 1) / sched.config.num_train_timesteps
-
-
-@lru_cache(maxsize=2)
-def hub_codec(device: str):
-    """The TAEF2 latent codec (pinned hashes checked), on ``device``, loaded once."""
-    from shared.registry.table import load_model  # the table imports every backend: only when asked
-
-    codec = load_model("taef2", role="latent_codec")
-    codec.net.to(device)
-    return codec
 
 
 class LriscTransmit(Transmit):

@@ -31,9 +31,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.codecs.frames import frame_tensor, latent_codec, to_frame, to_latent
+from shared.generators import semantic_taef2 as taef2
 from shared.generators.diffusion import load_denoiser, sample
 from shared.generators.semantic_conditions import (
     LATENT_FACTOR,
@@ -45,6 +46,7 @@ from shared.generators.semantic_conditions import (
     non_key,
     semantic_conditions,
 )
+from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.base import (
     DecodeFailure,
@@ -69,6 +71,17 @@ SCHEME_PARTS = {
     "keyregion": ("mask", "key", "caption"),
     "full": ("map", "mask", "key", "caption"),
 }
+TAEF2_PARTS = SCHEME_PARTS | {"keyregion": ("lowres", "mask", "key", "caption")}  # + the 8 x 8 thumbnail: a coarse layout
+VOC_SEGMENTERS = ("espnetv2-voc", "espnetv2-voc-small")  # the TAEF2 generator's class condition is Pascal VOC's 21 classes
+
+
+def taef2_ready() -> bool:
+    """TAEF2's and ESPNetv2-VOC's files on this machine and the TAEF2 semantic generator among the weights: codec=auto's test."""
+    if not (WEIGHTS_DIR / f"{taef2.GENERATOR}.safetensors").is_file():
+        return False
+    from shared.registry.table import availability  # the table imports every backend: only when asked
+
+    return availability("taef2")[0] and availability("espnetv2-voc")[0]
 HUB_ID = r"^$|^none$|^[A-Za-z0-9][\w.-]{0,95}/[\w-][\w.-]{0,95}$"  # owner/name (no path tricks), or empty
 MODEL_NAME = r"^$|^[a-z0-9][a-z0-9-]{0,47}$"  # a model-registry name, or empty
 HUB_DEFAULTS = {  # scheme -> (model, ControlNet): the public checkpoints each scheme's hub path is made for
@@ -83,6 +96,8 @@ ENCODER = "latent-conv-ae"  # the latent codec's encoder: key latents, and spic'
 
 
 class SemanticParams(SchemeParams):
+    # auto: taef2 where TAEF2, ESPNetv2-VOC and the TAEF2 generator are here (the header names the result), else embedded
+    codec: Literal["auto", "embedded", "taef2"] = "auto"
     # steps and strength: the best effnet_dist on seven training photos (README, "choosing the samplers"): one
     # step from noise for keyregion / full (their key latents are held); spic overrides strength
     steps: int = Field(default=1, ge=1, le=50)  # DDIM steps at the receiver
@@ -105,11 +120,48 @@ class SemanticParams(SchemeParams):
     hub_controlnet: str = Field(default="", pattern=HUB_ID)  # "" = the scheme's usual ControlNet-seg ("none" for none)
     hub_lora: str = Field(default="", pattern=HUB_ID)  # a LoRA adapter (diffusers save_lora_weights format); "" = none
 
+    @model_validator(mode="before")
+    @classmethod
+    def _codec_defaults(cls, data):
+        """Resolve ``codec=auto`` and fill the TAEF2 defaults the caller did not set."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("codec", "auto") == "auto":
+            data["codec"] = "taef2" if taef2_ready() else "embedded"
+        if data["codec"] == "taef2":
+            for key, value in cls.taef2_defaults().items():
+                data.setdefault(key, value)
+        return data
+
+    @classmethod
+    def taef2_defaults(cls) -> dict:
+        """What codec=taef2 changes, where the caller did not say."""
+        return {}
+
+    @model_validator(mode="after")
+    def _taef2_needs(self) -> "SemanticParams":
+        if self.codec == "taef2" and self.segmenter not in VOC_SEGMENTERS:
+            raise ValueError(f"segmenter={self.segmenter}: codec=taef2's generator reads Pascal VOC classes; "
+                             f"use {' or '.join(VOC_SEGMENTERS)}, or codec=embedded")
+        return self
+
+    def lowres(self) -> LowResConfig:
+        """How the low-res part is coded, where the scheme sends one (keyregion on TAEF2: the 8 x 8 thumbnail)."""
+        return taef2.layout_config(taef2.THUMB_FACTOR)
+
 
 class KeyRegionParams(SemanticParams):
     """The ``keyregion`` and ``full`` schemes' parameters: the semantic ones plus key-latent repetition."""
 
     key_repeat: int = Field(default=1, ge=1, le=8)  # analog repetitions of the key latents: r x the channel uses, ~r x the SNR
+
+    @classmethod
+    def taef2_defaults(cls) -> dict:
+        """On TAEF2: the VOC map (full), YuNet faces + their persons where YuNet's file is here."""
+        from shared.registry.table import availability
+
+        return {"segmenter": "espnetv2-voc", "key_regions": "yunet" if availability("yunet")[0] else ""}
 
 
 def pack_key(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -131,6 +183,18 @@ def unpack_key(rx: Received, n_values: int, repeat: int, scale: float) -> np.nda
     return np.stack([c.real, c.imag], 1).reshape(-1)[:n_values].astype(np.float32)
 
 
+def scheme_parts(scheme: str, codec: str) -> tuple[str, ...]:
+    """The parts ``scheme`` sends with latent codec ``codec``."""
+    return (TAEF2_PARTS if codec == "taef2" else SCHEME_PARTS)[scheme]
+
+
+def key_latents(frame: np.ndarray, codec: str) -> np.ndarray:
+    """(H, W, 3) uint8 -> the normalised latent (L, h/8, w/8) whose key cells are sent: TAEF2's or the embedded codec's."""
+    if codec == "taef2":
+        return taef2.encode(frame)[0].numpy()
+    return to_latent(frame_tensor(frame, LATENT_FACTOR), "cpu", ENCODER)[0].numpy()
+
+
 def hub_sources(scheme: str, p: SemanticParams) -> tuple[str, str, str]:
     """(model, controlnet, lora) hub ids for ``scheme``, the scheme's usual ones where ``p`` leaves them empty."""
     model, control = HUB_DEFAULTS[scheme]
@@ -149,7 +213,7 @@ class SemanticTransmit(Transmit):
         def model(role: str, name: str, needed: bool):
             return load_model(name or default_model(role), role=role) if needed else None
 
-        self.parts = SCHEME_PARTS[self.scheme]
+        self.parts = scheme_parts(self.scheme, params.codec)
         self.selector = model("key_regions", params.key_regions, "mask" in self.parts)
         # a class-based key selector reads the segmenter's classes, so it brings a segmenter even without a map part
         self.class_keys = self.selector is not None and self.selector.reads_segmentation
@@ -172,7 +236,7 @@ class SemanticTransmit(Transmit):
         fresh = not p.reuse or self.reuse.frame_changed(frame) or not self.analysed
         info: dict = {"analysed": fresh}
         if "lowres" in self.parts:
-            digital["lowres"] = encode_lowres(frame, LowResConfig(factor=p.lowres_factor, quality=p.lowres_quality))
+            digital["lowres"] = encode_lowres(frame, p.lowres())
         if self.segmenter is not None and fresh:
             self.analysed["segmentation"] = self.segmenter.segment(frame)
         segmentation = self.analysed.get("segmentation")
@@ -181,7 +245,7 @@ class SemanticTransmit(Transmit):
         if "mask" in self.parts:
             classes = segmentation if self.class_keys else None  # the face/saliency selector works on pixels, as measured
             grid = block_any(self.selector.select(frame, classes), LATENT_FACTOR)  # (h/8, w/8) bool: latent cells touching the key region
-            z_n = to_latent(frame_tensor(frame, LATENT_FACTOR), "cpu", ENCODER)[0].numpy()  # (L, h/8, w/8)
+            z_n = key_latents(frame, p.codec)  # (L, h/8, w/8)
             symbols, scale = pack_key(z_n[:, grid].reshape(-1))  # (L * cells / 2,)
             digital["mask"] = struct.pack("<e", scale) + encode_map(grid)
             if symbols.size:  # no key region: the mask alone says so
@@ -248,7 +312,7 @@ class SemanticReceive(Receive):
         if not (np.isfinite(scale) and 0 < scale < 1e4):  # a sane power scale, whatever a sender claims
             self._lose("mask")
             return None
-        channels = load_denoiser(GENERATOR, self.device).config.latent_channels
+        channels = taef2.LATENT_CHANNELS if self.params.codec == "taef2" else load_denoiser(GENERATOR, self.device).config.latent_channels
         n = channels * int(grid.sum())
         rx = payloads["key"]
         if grid.shape != (gh, gw) or rx.symbols.size != self.params.key_repeat * -(-n // 2):
@@ -261,13 +325,13 @@ class SemanticReceive(Receive):
     def _arrived(self, payloads: dict[str, Received], height: int, width: int) -> dict:
         """The scheme's parts as decoded this frame (or held): ``lowres`` (h, w, 3) uint8 at its coded size,
         ``labels`` (H, W), ``key`` (latents (1, L, gh, gw), mask (1, 1, gh, gw)), ``caption`` str; None where lost."""
-        parts = SCHEME_PARTS[self.scheme]
+        parts = scheme_parts(self.scheme, self.params.codec)
         got: dict = {}
         if "lowres" in parts:
-            f = self.params.lowres_factor
+            f = self.params.lowres().factor
             data = self._digital("lowres", payloads)
             got["lowres"] = decode_image(data, -(-height // f), -(-width // f)) if data else None
-            if got["lowres"] is None:
+            if got["lowres"] is None and self.scheme == "spic":  # keyregion's thumbnail is a hint; spic's image is the picture
                 raise DecodeFailure("low-res image lost (LDPC/CRC)")
         if "map" in parts:
             labels = self._held("map", payloads, decode_map)
@@ -283,6 +347,8 @@ class SemanticReceive(Receive):
         got = self._arrived(payloads, height, width)
         if self.params.generator == "hub":
             return self._generate_hub(got, height, width)
+        if self.params.codec == "taef2":
+            return self._generate_taef2(got, height, width)
         p = self.params
         gh, gw = latent_grid(height, width)
         cond = {"lowres": lowres_condition(got["lowres"], height, width) if got.get("lowres") is not None else None,  # (1, 3, gh, gw)
@@ -300,6 +366,31 @@ class SemanticReceive(Receive):
                     init=init, generator=torch.Generator().manual_seed(p.seed), keep=keep)
         return to_frame(z0, height, width, self.device, DECODER)
 
+    def _generate_taef2(self, got: dict, height: int, width: int) -> np.ndarray:
+        """The TAEF2 generator (:mod:`shared.generators.semantic_taef2`): spic starts from its layout latent noised to
+        ``strength``; keyregion and full start from noise and hold the key latents."""
+        p, dev = self.params, self.device
+        gh, gw = latent_grid(height, width)
+        layout = None
+        if got.get("lowres") is not None:  # (1, 32, gh, gw): the coded low-res image upsampled, in the generator's space
+            layout = taef2.encode(taef2.upsample_layout(got["lowres"], gh * LATENT_FACTOR, gw * LATENT_FACTOR), dev)
+        labels = got.get("labels")
+        if labels is not None and int(labels.max()) >= taef2.VOC_CLASSES:
+            log.info("%s: map labels beyond Pascal VOC's %d classes; decoding without the map", self.scheme, taef2.VOC_CLASSES)
+            labels = None
+        cond = taef2.conditions(
+            layout=layout,
+            classes=taef2.class_condition(taef2.padded_labels(labels)).to(dev) if labels is not None else None,  # (1, 21, gh, gw)
+            key=key_condition(*(t.to(dev) for t in got["key"])) if got.get("key") is not None else None,  # (1, 33, gh, gw)
+            caption=caption_condition([got["caption"]], dev) if got.get("caption") is not None else None)  # (1, 384)
+        keep = tuple(t.to(dev) for t in got["key"]) if got.get("key") is not None else None
+        model, _ = taef2.load_generator(dev)
+        init = layout if self.scheme == "spic" else None
+        z0 = sample(model, cond, (1, taef2.LATENT_CHANNELS, gh, gw), steps=p.steps, guidance=p.guidance,
+                    strength=p.strength if init is not None else 1.0, init=init,
+                    generator=torch.Generator().manual_seed(p.seed), keep=keep)
+        return taef2.decode(z0, height, width, dev)
+
     def _generate_hub(self, got: dict, height: int, width: int) -> np.ndarray:
         """The Stable-Diffusion-family path (:mod:`shared.generators.hub_generator`): the key region decoded to pixels
         by the embedded latent decoder, the rest painted by the hub pipeline."""
@@ -309,7 +400,8 @@ class SemanticReceive(Receive):
         key_image = key_mask = None
         if got.get("key") is not None:
             z_key, grid = got["key"]
-            key_image = to_frame(z_key, height, width, self.device, DECODER)
+            key_image = taef2.decode(z_key, height, width, self.device) if p.codec == "taef2" else \
+                to_frame(z_key, height, width, self.device, DECODER)
             key_mask = upsample(grid[0, 0].bool().numpy(), LATENT_FACTOR, height, width)  # (H, W)
         gen = load_hub_generator(self.scheme, *hub_sources(self.scheme, p), self.device)
         return gen.generate(height, width, prompt=got.get("caption") or "", lowres=got.get("lowres"), labels=got.get("labels"),
@@ -321,10 +413,14 @@ class SemanticReceive(Receive):
             from shared.generators.hub_generator import load_hub_generator
 
             load_hub_generator(self.scheme, *hub_sources(self.scheme, self.params), self.device)
-        load_denoiser(GENERATOR, self.device)
-        latent_codec(self.device, DECODER)
-        if "lowres" in SCHEME_PARTS[self.scheme]:  # only spic starts from an encoded latent
-            latent_codec(self.device, ENCODER)
+        if self.params.codec == "taef2":
+            taef2.load_generator(self.device)
+            taef2.hub_codec(self.device)
+        else:
+            load_denoiser(GENERATOR, self.device)
+            latent_codec(self.device, DECODER)
+            if "lowres" in SCHEME_PARTS[self.scheme]:  # only spic starts from an encoded latent
+                latent_codec(self.device, ENCODER)
         if "caption" in SCHEME_PARTS[self.scheme]:
             caption_condition(["warm-up"], self.device)
 
@@ -334,4 +430,4 @@ def register_semantic(name: str, params: type[SemanticParams], help: str) -> Sch
     transmit = type(f"{name.title()}Transmit", (SemanticTransmit,), {"scheme": name})
     receive = type(f"{name.title()}Receive", (SemanticReceive,), {"scheme": name})
     return register(SchemeSpec(name=name, help=help, params=params, transmit=transmit, receive=receive,
-                               payload_names=SCHEME_PARTS[name]))
+                               payload_names=tuple(dict.fromkeys(SCHEME_PARTS[name] + TAEF2_PARTS[name]))))

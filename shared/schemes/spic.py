@@ -9,15 +9,31 @@ the edge condition, a lost low-res image loses the frame. Parts, coding and the 
 """
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from shared.generators.semantic_taef2 import SPIC_FACTOR
 from shared.schemes.semantic import SemanticParams, register_semantic
+from shared.sideinfo.lowres import LowResConfig
 
 
 class SpicParams(SemanticParams):
-    lowres_factor: int = Field(default=8, ge=2, le=32)  # 256x256 -> 32x32, the factor the generator was trained on
+    lowres_factor: int = Field(default=8, ge=2, le=32)  # embedded: 256x256 -> 32x32, the factor its generator was trained on
     lowres_quality: int = Field(default=75, ge=1, le=100)  # WebP quality, as in training
-    strength: float = Field(default=0.02, gt=0, le=1)  # one step from the low-res image's latent at t = 19: measured best
+    strength: float = Field(default=0.02, gt=0, le=1)  # embedded: one step from the low-res image's latent at t = 19: measured best
+
+    @model_validator(mode="after")
+    def _trained_factor(self) -> "SpicParams":
+        if self.codec == "taef2" and self.lowres_factor != SPIC_FACTOR:
+            raise ValueError(f"lowres_factor={self.lowres_factor}: codec=taef2's generator was trained on {SPIC_FACTOR}")
+        return self
+
+    @classmethod
+    def taef2_defaults(cls) -> dict:
+        """On TAEF2: the 1/4-side low-res image its generator was trained on, the VOC map, and the sampler measured best."""
+        return {"lowres_factor": SPIC_FACTOR, "segmenter": "espnetv2-voc", "strength": 0.3}
+
+    def lowres(self) -> LowResConfig:
+        return LowResConfig(factor=self.lowres_factor, quality=self.lowres_quality)
 
 
 SPEC = register_semantic(
