@@ -176,6 +176,36 @@ def test_miou_voc_of_an_image_with_itself_is_one(tiny_voc, monkeypatch):
     segmentation.reset()
 
 
+class HalfKey:
+    """A key selector that keys the left half of any frame (stands in for YuNet, whose file tests lack)."""
+
+    def select(self, frame, segmentation=None):
+        mask = np.zeros(frame.shape[:2], bool)
+        mask[:, : frame.shape[1] // 2] = True
+        return mask
+
+
+def test_key_and_rest_psnr_score_each_side_of_the_originals_mask(monkeypatch):
+    from shared.evaluate.report import summarize
+    from shared.metrics import compute_all, key_region
+
+    key_region.reset()
+    monkeypatch.setattr(key_region, "_selector", lambda: HalfKey())
+    monkeypatch.setattr(key_region, "_segmenter", lambda: type("NoSeg", (), {"segment": lambda self, f: None})())
+    x = torch.full((1, 3, 32, 32), 0.5)
+    y = x.clone()
+    y[..., 16:] += 0.1  # errors outside the key half only
+    r = compute_all(x, y, ["psnr_key", "psnr_rest"])
+    assert r["psnr_key"].item() > 100 and r["psnr_rest"].item() == pytest.approx(20.0, abs=0.2)  # 20 log10(1 / 0.1)
+    monkeypatch.setattr(key_region, "_selector", lambda: type("None", (), {"select": lambda self, f, s: np.zeros(f.shape[:2], bool)})())
+    key_region._mask.cache_clear()
+    empty = compute_all(x, y, ["psnr_key"])["psnr_key"].item()
+    assert np.isnan(empty)  # no key region: no key PSNR, and the mean leaves it out
+    rows = [{"point": "p", "scheme": "s", "channel": "awgn", "snr_db": 0, "psnr_key": v} for v in (empty, 30.0)]
+    assert summarize(rows)[0]["psnr_key"] == 30.0
+    key_region._mask.cache_clear()
+
+
 def test_no_face_in_a_frame_one_class_fills_still_keys_the_salient_pixels():
     frame = np.zeros((96, 96, 3), np.uint8)
     frame[30:60, 40:70] = 255  # one bright object on a flat background

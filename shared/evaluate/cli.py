@@ -63,8 +63,9 @@ def build_parser() -> CliParser:
     o.add_argument("--fresh", action="store_true", help="discard the results already in --out instead of resuming")
     o.add_argument("--sheet-images", type=int, default=2, help="images on the contact sheets (default: %(default)s)")
     o.add_argument("--metric", action="append", default=[], choices=OPTIONAL_METRICS, metavar="NAME",
-                   help=f"also compute an optional metric ({', '.join(OPTIONAL_METRICS)}: the reconstruction re-segmented "
-                        "by ESPNetv2-VOC, mIoU against the original's map; needs its hub weights); repeatable")
+                   help=f"also compute an optional metric ({', '.join(OPTIONAL_METRICS)}: miou_voc re-segments the reconstruction "
+                        "by ESPNetv2-VOC, mIoU against the original's map; psnr_key / psnr_rest are PSNR inside / outside the "
+                        "original's YuNet key mask; each needs its hub weights); repeatable")
     o.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device of the metrics (default: %(default)s)")
     return parser
 

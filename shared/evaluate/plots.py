@@ -22,6 +22,8 @@ PANELS = {
     "semantic_top1": "top-1 class agreement",
     "semantic_top5": "top-5 class overlap",
     "miou_voc": "mIoU, re-segmented by ESPNetv2-VOC",
+    "psnr_key": "PSNR in the key region (dB)",
+    "psnr_rest": "PSNR outside the key region (dB)",
     "decode_ok": "frames decoded (fraction)",
 }
 

@@ -18,6 +18,7 @@ SUMMARY_VALUES = ["decode_ok", *METRICS, "cbr", "bpp", "encode_ms", "decode_ms"]
 # Printed in the terminal table: (column, header, format).
 PRINTED = [("decode_ok", "ok%", "{:5.0%}"), ("psnr_db", "PSNR dB", "{:7.2f}"), ("ssim", "SSIM", "{:5.3f}"),
            ("ms_ssim", "MS-SSIM", "{:7.3f}"), ("effnet_dist", "effnet", "{:6.3f}"), ("semantic_top1", "top1", "{:4.2f}"),
+           ("miou_voc", "mIoU", "{:5.3f}"), ("psnr_key", "key dB", "{:6.2f}"), ("psnr_rest", "rest dB", "{:7.2f}"),
            ("cbr", "CBR", "{:6.4f}"), ("bpp", "bpp", "{:5.3f}"), ("decode_ms", "dec ms", "{:7.1f}")]
 
 
@@ -76,7 +77,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     for (point, channel, snr), members in groups.items():
         entry = {"point": point, "scheme": members[0]["scheme"], "channel": channel, "snr_db": snr, "n": len(members)}
         for name in SUMMARY_VALUES:
-            values = [float(r[name]) for r in members if r.get(name) is not None]
+            values = [float(r[name]) for r in members if r.get(name) is not None and not math.isnan(float(r[name]))]
             if values:
                 entry[name], entry[f"{name}_sem"] = _mean_and_sem(values)
         summary.append(entry)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from shared.metrics.image_tensor import check_image_pair, to_tensor_batch
+from shared.metrics.key_region import psnr_key, psnr_rest
 from shared.metrics.perceptual import effnet_dist, lpips_alex
 from shared.metrics.pixel import ms_ssim, ms_ssim_min_size, psnr_db, ssim
 from shared.metrics.rate import bpp, cbr
@@ -29,10 +30,12 @@ METRICS: dict[str, Metric] = {
     "semantic_top5": semantic_top5,
     "lpips_alex": lpips_alex,
     "miou_voc": miou_voc,
+    "psnr_key": psnr_key,
+    "psnr_rest": psnr_rest,
 }
 
 # Metrics computed only when named (semcom eval --metric NAME): each costs a hub model's forward pass per image.
-OPTIONAL_METRICS = ("miou_voc",)
+OPTIONAL_METRICS = ("miou_voc", "psnr_key", "psnr_rest")
 DEFAULT_METRICS = tuple(m for m in METRICS if m not in OPTIONAL_METRICS)  # what compute_all runs when not told
 
 # Metrics that need a minimum image side; smaller images record them as unavailable.
