@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from shared.bench import cli as bench_cli
 from shared.bench import proxy_throughput
@@ -80,6 +81,20 @@ def test_bench_end_to_end_writes_every_part(tmp_path, capsys):
     assert "p99 ms" in printed and "end_to_end" in printed and "proxy / bound" in printed
 
 
+def test_batch_part_decodes_streams_together_and_reports_fps(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # --device cpu sets it for the process: restored after the test
+    out = tmp_path / "bench.json"
+    assert run([*SMALL, "--parts", "batch", "--schemes", "deepjscc,digital", "--batch-sizes", "1,3", "--repeats", "2",
+                "--warmup", "0", "--device", "cpu", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())["batch_decode"]
+    assert r["device"] == "cpu"
+    for scheme in ("deepjscc", "digital"):
+        b = r["schemes"][scheme]["batches"]
+        assert set(b) == {"1", "3"} and all(m["failures"] == 0 and m["gpu_peak_mb"] is None for m in b.values())
+        assert b["3"]["fps"] == pytest.approx(3000 / b["3"]["p50_ms"]) and b["3"]["p95_ms"] >= b["3"]["p50_ms"]
+    assert "frames/s" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
@@ -92,6 +107,9 @@ def test_bench_end_to_end_writes_every_part(tmp_path, capsys):
         (["--param", "cbr=-1"], "cbr"),
         (["--snr-db", "99"], "snr_db"),
         (["--source", "video:/no/such/video.avi"], "video file not found"),
+        (["--batch-sizes", "1,x"], "--batch-sizes"),
+        (["--batch-sizes", "0,8"], "--batch-sizes"),
+        *([(["--device", "cuda"], "no CUDA device")] if not torch.cuda.is_available() else []),
     ],
 )
 def test_bad_command_lines_exit_2_with_one_line(capfd, argv, needle):

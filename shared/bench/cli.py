@@ -16,7 +16,8 @@ from shared.cli import CliParser, UsageError, run_cli
 from shared.cli_options import add_channel_args, add_scheme_args, channel_from_args, forward, scheme_from_args
 
 PROG = "semcom bench"
-PARTS = ("pipeline", "proxy", "codecs")
+PARTS = ("pipeline", "proxy", "codecs", "batch")
+DEFAULT_PARTS = ("pipeline", "proxy", "codecs")  # batch: on request (it decodes up to max(--batch-sizes) streams at once)
 SAMPLE_FRAMES = 6  # distinct source frames the codec timing cycles through
 
 
@@ -36,8 +37,8 @@ def build_parser() -> CliParser:
     from shared.bench.pipeline_bench import MODES
 
     p = CliParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--parts", type=_csv(PARTS), default=list(PARTS), metavar="LIST",
-                   help=f"what to measure, comma-separated from {', '.join(PARTS)} (default: all)")
+    p.add_argument("--parts", type=_csv(PARTS), default=list(DEFAULT_PARTS), metavar="LIST",
+                   help=f"what to measure, comma-separated from {', '.join(PARTS)} (default: {','.join(DEFAULT_PARTS)})")
     src = p.add_argument_group("frames")
     src.add_argument("--source", default="builtin", help="builtin | video:PATH | folder:PATH (default: %(default)s)")
     src.add_argument("--frames", type=int, default=30, help="frames through the pipeline in each mode (default: %(default)s)")
@@ -51,6 +52,10 @@ def build_parser() -> CliParser:
     m.add_argument("--repeats", type=int, default=10, help="frames timed per scheme for encode/decode (default: %(default)s)")
     m.add_argument("--warmup", type=int, default=2, help="untimed frames per scheme first (default: %(default)s)")
     m.add_argument("--schemes", default="all", help="schemes for the encode/decode timing, comma-separated, or all (default: %(default)s)")
+    m.add_argument("--batch-sizes", default="1,8", help="batch part: frames of that many streams decoded together, comma-separated (default: %(default)s)")
+    m.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the receivers' networks run: auto = CUDA where there is one; cpu hides any GPU; cuda refuses "
+                        "to run without one (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("results/bench.json"), help="write the JSON here (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=600.0, help="give up on a pipeline run after this many seconds (default: %(default)s)")
     p.add_argument("--verbose", action="store_true", help="show the services' INFO logs")
@@ -66,6 +71,13 @@ def _validate(ns) -> tuple[str, dict, list[str]]:
         raise UsageError("--frames, --proxy-messages and --repeats must be >= 1, --warmup >= 0, --timeout > 0")
     if not 16 <= ns.size <= 4096:
         raise UsageError("--size must be within [16, 4096]")
+    try:
+        ns.batch_sizes = sorted({int(b) for b in ns.batch_sizes.split(",") if b.strip()})
+    except ValueError:
+        raise UsageError(f"--batch-sizes {ns.batch_sizes!r}: comma-separated integers, e.g. 1,8") from None
+    if not ns.batch_sizes or not 1 <= ns.batch_sizes[0] <= ns.batch_sizes[-1] <= 64:
+        raise UsageError("--batch-sizes: integers within [1, 64]")
+    _select_device(ns.device)
     scheme, params = scheme_from_args(ns)
     channel_from_args(ns)
     names = scheme_names() if ns.schemes == "all" else [s.strip() for s in ns.schemes.split(",") if s.strip()]
@@ -73,6 +85,25 @@ def _validate(ns) -> tuple[str, dict, list[str]]:
     if unknown or not names:
         raise UsageError(f"--schemes: unknown {', '.join(unknown) or 'empty list'}; available: {', '.join(scheme_names())}")
     return scheme, params, names
+
+
+def _select_device(device: str) -> None:
+    """cpu: hide every GPU from this process (before CUDA initialises); cuda: refuse without one."""
+    import os
+
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    elif device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device here (torch sees none); use --device cpu or auto")
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _sample_frames(ns) -> list:
@@ -166,8 +197,23 @@ def _codecs(ns, scheme: str, params: dict, timed_schemes: list[str], frames: lis
         except ValueError as exc:  # this scheme cannot code a frame of this size at its defaults
             results[name] = {"error": str(exc)}
         save(results)
-    print(f"\nencode / decode per {ns.size}x{ns.size} frame, CPU, median of {ns.repeats}\n"
+    print(f"\nencode / decode per {ns.size}x{ns.size} frame, {_device()}, median of {ns.repeats}\n"
           + codec_timing.format_codecs(results))
+
+
+def _batch(ns, scheme: str, params: dict, timed_schemes: list[str], frames: list, save) -> None:
+    """Decode throughput by batch size for each scheme, each saved as it ends."""
+    from shared.bench import batch_decode
+
+    device, results = _device(), {}
+    for name in timed_schemes:
+        try:
+            results[name] = batch_decode.time_batches(name, params if name == scheme else {}, frames, channel_from_args(ns),
+                                                      ns.batch_sizes, ns.repeats, max(1, ns.warmup), device)
+        except ValueError as exc:
+            results[name] = {"error": str(exc)}
+        save({"device": device, "schemes": results})
+    print("\n" + batch_decode.format_batches(results, device))
 
 
 def run_bench(ns, argv: list[str], scheme: str, params: dict, timed_schemes: list[str], frames: list) -> int:
@@ -201,6 +247,8 @@ def run_bench(ns, argv: list[str], scheme: str, params: dict, timed_schemes: lis
         save("proxy_throughput", throughput)
     if "codecs" in ns.parts:
         _codecs(ns, scheme, params, timed_schemes, frames, lambda partial: save("codecs", partial))
+    if "batch" in ns.parts:
+        _batch(ns, scheme, params, timed_schemes, frames, lambda partial: save("batch_decode", partial))
     save()
     print(f"\n{PROG}: written to {ns.out}", file=sys.stderr)
     return status

@@ -11,6 +11,7 @@ import statistics
 import time
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from shared.config import ChannelConfig
@@ -52,7 +53,7 @@ def time_scheme(scheme: str, params: dict, frames: list[np.ndarray], channel: Ch
             symbols = header.n_symbols
     h, w = frames[0].shape[:2]
     return {
-        "device": "cpu",  # the schemes take numpy frames and run where their tensors are made: the CPU
+        "device": "cuda" if torch.cuda.is_available() else "cpu",  # the receivers' networks run on CUDA where there is one
         "height": h,
         "width": w,
         "params": encoder.params.model_dump(mode="json"),

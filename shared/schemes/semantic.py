@@ -5,7 +5,7 @@ becomes one payload, so a part that has not changed since the last frame can sta
 
 | part      | role    | content                                                         | re-sent           |
 | --------- | ------- | --------------------------------------------------------------- | ----------------- |
-| ``lowres``  | digital | the frame downscaled ``lowres_factor`` x, WebP                  | every frame       |
+| ``lowres``  | digital | the frame downscaled ``lowres_factor`` x (keyregion: 32 x), WebP  | every frame       |
 | ``map``     | digital | the default segmenter's label map, lossless                     | when changed      |
 | ``mask``    | digital | the key mask on the latent grid (lossless) + the key symbols' power scale (float16) | every frame |
 | ``key``     | analog  | the latent values under the mask, unit-power, repeated ``key_repeat`` x | every frame |
@@ -16,11 +16,19 @@ straight onto the channel as analog symbols (pairs of reals), the simplest JSCC:
 repetition combined by maximum-ratio combining and LMMSE scaling at the receiver, so they
 degrade gracefully with the SNR.
 
-The receiver turns what arrived into the semantic generator's conditions
-(:mod:`shared.generators.semantic_conditions`), runs ``steps`` DDIM steps, holding the latent to the
-received key latents inside the key mask at every step (inpainting-style), and decodes with
-LRISC's receiver latent decoder. A lost part drops its condition; the generator was trained
-with condition dropout. Only ``spic``'s low-res image is indispensable: without it, the frame fails.
+The receiver turns what arrived into the semantic generator's conditions, runs ``steps`` DDIM
+steps, holding the latent to the received key latents inside the key mask at every step
+(inpainting-style), and decodes. A lost part drops its condition; the generator was trained with
+condition dropout. Only ``spic``'s low-res image is indispensable: without it, the frame fails.
+
+Two latent spaces (``codec``), each with its own generator:
+
+* ``taef2`` (``auto`` picks it where TAEF2's and ESPNetv2-VOC's files and the generator are here):
+  :mod:`shared.generators.semantic_taef2`. The map is ESPNetv2-VOC's (21 classes, read as class
+  fractions per latent cell); ``spic``'s low-res image is 1/4 of the side; ``keyregion`` adds an
+  8 x 8 thumbnail (``lowres`` at 1/32) as its coarse layout; key latents are TAEF2's (32 a cell).
+* ``embedded``: the project's latent codec (8 a cell) and :mod:`shared.generators.semantic_conditions`
+  (the map as region boundaries, any segmenter), decoded by LRISC's receiver latent decoder.
 """
 from __future__ import annotations
 

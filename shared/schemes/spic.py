@@ -2,10 +2,11 @@
 
 Transmit: the default segmenter's label map (lossless, not re-sent while unchanged) and the frame
 downscaled ``lowres_factor`` x (WebP), each through CRC + 5G LDPC + QAM.
-Receive: the map's region boundaries and the low-res image condition the semantic generator
-(classifier-free guidance ``guidance``), which ``steps`` DDIM steps sample; a lost map only drops
-the edge condition, a lost low-res image loses the frame. Parts, coding and the receiver:
-:mod:`shared.schemes.semantic`.
+Receive: the map and the low-res image condition the semantic generator (classifier-free guidance
+``guidance``), which ``steps`` DDIM steps sample; on TAEF2 (``codec=taef2``) it starts from the
+low-res image's latent noised to ``strength`` and reads the map's VOC classes, on the embedded codec
+it reads the map's region boundaries. A lost map only drops its condition, a lost low-res image
+loses the frame. Parts, coding and the receiver: :mod:`shared.schemes.semantic`.
 """
 from __future__ import annotations
 
