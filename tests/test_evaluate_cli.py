@@ -67,8 +67,11 @@ def _exit_code(argv: list[str]) -> int:
     (["--param", "digital:cbr=-1"], "cbr"),
     (["--size", "many"], "invalid int"),
     (["--erasure", "2"], "erasure"),
+    (["--images", "corpus:{tmp}@nosuchset"], "no validation photo in set 'nosuchset'"),
 ])
 def test_errors_are_one_line_and_exit_2(argv, words, tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert _exit_code([*argv, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and words in err and err.startswith("semcom eval: error:")
@@ -87,3 +90,23 @@ def test_interrupted_run_resumes_the_missing_rows_with_the_same_results(small_ru
     assert [r["key"] for r in redone] == [r["key"] for r in original]
     for new, old in zip(redone[2:], original[2:]):  # seeded by (image, repeat): the same channel, the same result
         assert (new["decode_ok"], new["psnr_db"]) == (old["decode_ok"], old["psnr_db"])
+
+
+def test_images_named_after_a_synset_are_scored_against_their_true_label(tmp_path):
+    import cv2
+    import numpy as np
+
+    from shared.metrics.imagenet_label import true_class
+
+    assert true_class("imagenet-sample-n01440764_tench.jpg") == 0 and true_class("n15075141_toilet_tissue.jpg") == 999
+    assert true_class("astronaut") is None and true_class("n99999999_nothing.jpg") is None
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("n01443537_goldfish.png", "plain.png"):
+        cv2.imwrite(str(photos / name), np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert main([*SMALL, "--images", f"folder:{photos}", "--snr-db", "20", "--out", str(out)]) == 0
+    rows = {r["image"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    fish, plain = rows["n01443537_goldfish.png"], rows["plain.png"]
+    assert fish["imagenet_top1"] in (0.0, 1.0) and fish["imagenet_top5"] >= fish["imagenet_top1"]
+    assert "imagenet_top1" not in plain

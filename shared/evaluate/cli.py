@@ -52,8 +52,9 @@ def build_parser() -> CliParser:
     g.add_argument("--param", action="append", default=[], metavar="[SCHEME:]KEY=VALUE[,VALUE...]",
                    help="scheme parameter, repeatable; commas sweep it (see below)")
     g.add_argument("--images", default="builtin",
-                   help="builtin (scikit-image's validation photos), folder:PATH, or corpus:PATH (its fixed validation split) "
-                        "(default: %(default)s)")
+                   help="builtin (scikit-image's validation photos), folder:PATH, or corpus:PATH[@SET] (its fixed validation "
+                        "split; @SET: one photo set, e.g. @imagenet-sample, whose file names give ImageNet accuracy against the "
+                        "true labels) (default: %(default)s)")
     g.add_argument("--size", type=int, default=256,
                    help="images are centre-cropped and resized to SIZE x SIZE; 0 keeps each at its own size (default: %(default)s)")
     g.add_argument("--limit", type=int, default=None, help="use only the first N images")

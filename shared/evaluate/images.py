@@ -16,22 +16,26 @@ from shared.sources import FolderSource, SourceError, open_source, skimage_photo
 
 
 def load_images(spec: str, size: int, limit: int | None = None) -> dict[str, np.ndarray]:
-    """``builtin``, ``folder:PATH`` or ``corpus:PATH`` -> the first ``limit`` images (all when None), in name order.
+    """``builtin``, ``folder:PATH`` or ``corpus:PATH[@SET]`` -> the first ``limit`` images (all when None), in name order.
 
     ``size`` 0 keeps each image at its own size (native-resolution evaluation); a corpus gives its
-    validation split, named ``<set>-<file>``.
+    validation split, named ``<set>-<file>``; ``@SET`` keeps one photo set (``corpus:../shared/corpus@imagenet-sample``).
     """
-    usage = f"--images {spec!r}: use builtin, folder:PATH or corpus:PATH"
+    usage = f"--images {spec!r}: use builtin, folder:PATH or corpus:PATH[@SET]"
     fit = (lambda rgb: rgb) if size == 0 else (lambda rgb: square_resize(rgb, size))
     if spec == "builtin":
         photos = skimage_photos()
         names = list(photos)[:limit]
         return {name: fit(photos[name]) for name in names}
     if spec.startswith("corpus:"):
-        root = Path(spec.split(":", 1)[1])
+        root_text, _, photo_set = spec.split(":", 1)[1].partition("@")
+        root = Path(root_text)
         if not is_corpus(root):
             raise UsageError(f"{usage} ({root} has neither photos/ nor videos/)")
-        paths = [(f"{p.parent.name}-{p.name}", p) for p in corpus_photos(root, "val")]
+        photos = [p for p in corpus_photos(root, "val") if not photo_set or p.relative_to(root / "photos").parts[0] == photo_set]
+        if photo_set and not photos:
+            raise UsageError(f"--images {spec!r}: no validation photo in set {photo_set!r} (the folders of {root / 'photos'})")
+        paths = [(f"{p.parent.name}-{p.name}", p) for p in photos]
     elif spec.startswith("folder:"):
         try:
             source = open_source(spec, max(size, 1))

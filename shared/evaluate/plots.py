@@ -24,6 +24,7 @@ PANELS = {
     "miou_voc": "mIoU, re-segmented by ESPNetv2-VOC",
     "psnr_key": "PSNR in the key region (dB)",
     "psnr_rest": "PSNR outside the key region (dB)",
+    "imagenet_top1": "ImageNet top-1 accuracy\n(true labels)",
     "decode_ok": "frames decoded (fraction)",
 }
 

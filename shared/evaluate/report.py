@@ -14,11 +14,12 @@ from shared.metrics import METRICS
 KEY_COLUMNS = ["scheme", "point", "channel", "snr_db", "image", "repeat", "seq", "decode_ok", "failure",
                "cbr", "bpp", "n_symbols", "source_bits", "header_bytes", "encode_ms", "channel_ms", "decode_ms"]
 # Averaged in the summary: the outcome, every metric, the rate and the timings.
-SUMMARY_VALUES = ["decode_ok", *METRICS, "cbr", "bpp", "encode_ms", "decode_ms"]
+SUMMARY_VALUES = ["decode_ok", *METRICS, "imagenet_top1", "imagenet_top5", "cbr", "bpp", "encode_ms", "decode_ms"]
 # Printed in the terminal table: (column, header, format).
 PRINTED = [("decode_ok", "ok%", "{:5.0%}"), ("psnr_db", "PSNR dB", "{:7.2f}"), ("ssim", "SSIM", "{:5.3f}"),
            ("ms_ssim", "MS-SSIM", "{:7.3f}"), ("effnet_dist", "effnet", "{:6.3f}"), ("semantic_top1", "top1", "{:4.2f}"),
            ("miou_voc", "mIoU", "{:5.3f}"), ("psnr_key", "key dB", "{:6.2f}"), ("psnr_rest", "rest dB", "{:7.2f}"),
+           ("imagenet_top1", "IN top1", "{:7.2f}"),
            ("cbr", "CBR", "{:6.4f}"), ("bpp", "bpp", "{:5.3f}"), ("decode_ms", "dec ms", "{:7.1f}")]
 
 

@@ -26,6 +26,7 @@ from shared.config import ChannelConfig
 from shared.evaluate.grid import Job, SchemePoint
 from shared.evaluate.store import RunStore
 from shared.metrics import DEFAULT_METRICS, bpp, cbr, compute_all, to_tensor_batch
+from shared.metrics.imagenet_label import true_class, true_label_hits
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.protocol import STREAM_ID_PATTERN, Header, header_bytes
 from shared.schemes.base import DecodeFailure, Encoded
@@ -126,6 +127,9 @@ class Runner:
         h, w = original.shape[:2]
         shown, failure, channel_ms, decode_ms = self._receive(job, sent)
         metrics = compute_all(to_tensor_batch(original, self.device), to_tensor_batch(shown, self.device), self.metric_names)
+        label = true_class(job.image)
+        truth = dict(zip(("imagenet_top1", "imagenet_top5"), true_label_hits(to_tensor_batch(shown, self.device), label))) \
+            if label is not None else {}  # only for images named after their ImageNet synset
         source_bits = sum(p.bits for p in sent.encoded.payloads)
         row = {
             "key": job.key, "scheme": job.point.scheme, "point": job.point.label, "channel": job.channel,
@@ -135,7 +139,7 @@ class Runner:
             "n_symbols": sent.header.n_symbols, "source_bits": source_bits,
             "header_bytes": len(header_bytes(sent.header)),
             "encode_ms": sent.encode_ms, "channel_ms": channel_ms, "decode_ms": decode_ms,
-            **{name: float(value[0]) for name, value in metrics.items()},
+            **{name: float(value[0]) for name, value in metrics.items()}, **truth,
             **{f"info_{k}": v for k, v in sent.encoded.info.items() if isinstance(v, (int, float, str, bool))},
             "unavailable": dict(metrics.unavailable),
         }
