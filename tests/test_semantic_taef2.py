@@ -130,3 +130,28 @@ def test_cache_train_export_chain(hub, tmp_path, monkeypatch):
     assert model.config.latent_channels == 32 and torch.allclose(norm.std.flatten(), cache.std, rtol=1e-3)
     out, _, _ = round_trip("spic", {"codec": "taef2"})
     assert out.shape == FRAME.shape
+
+
+def test_scene_adapter_trains_saves_small_and_decodes_by_name(generator, tmp_path, monkeypatch):
+    """semcom train lora-semantic on a short clip: the adapter is a small file, and a stream names it."""
+    from shared.nets.lora import adapter_card
+    from shared.training import lora_semantic
+
+    monkeypatch.setenv("SEMCOM_LORA_DIR", str(tmp_path / "lora"))
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (300, 270))
+    for i in range(8):
+        writer.write(np.roll(cv2.resize(FRAME, (300, 270)), 4 * i, axis=1))
+    writer.release()
+    args = ["--data", f"video:{clip}", "--name", "scene", "--steps", "2", "--video-stride", "1", "--log-every", "1",
+            "--ckpt-dir", str(tmp_path / "ckpt")]
+    assert lora_semantic.main(args) == 0
+    path = tmp_path / "lora" / "scene.safetensors"
+    card = adapter_card(path)
+    assert card["base"] == semantic_taef2.GENERATOR and card["train_frames"] == 4 and card["held_out_frames"] == 4
+    assert {"spic_psnr", "keyregion_effnet"} <= set(card["held_out_adapted"])
+    assert path.stat().st_size < 0.5 * (generator / f"{semantic_taef2.GENERATOR}.safetensors").stat().st_size
+    out, header, _ = round_trip("spic", {"codec": "taef2", "lora": "scene"})
+    assert out.shape == FRAME.shape and header.scheme_params["lora"] == "scene"
+    with pytest.raises(ValidationError, match="codec=taef2"):
+        SPIC.params(codec="embedded", lora="scene")

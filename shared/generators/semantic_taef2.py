@@ -129,11 +129,18 @@ def load_normaliser(device: str = "cpu", name: str = GENERATOR) -> Normaliser:
     return Normaliser(torch.tensor(json.loads(meta["latent_mean"])), torch.tensor(json.loads(meta["latent_std"]))).to(device)
 
 
-@lru_cache(maxsize=2)
-def load_generator(device: str = "cpu", name: str = GENERATOR) -> tuple[ConditionalDenoiser, Normaliser]:
-    """``shared/weights/<name>.safetensors``: the denoiser and its latent normalisation, on ``device``, loaded once."""
+@lru_cache(maxsize=4)
+def load_generator(device: str = "cpu", name: str = GENERATOR, lora: str = "") -> tuple[ConditionalDenoiser, Normaliser]:
+    """``shared/weights/<name>.safetensors`` (with the scene adapter ``lora`` merged, :mod:`shared.nets.lora`):
+    the denoiser and its latent normalisation, on ``device`` (fp16 on CUDA), built once per process."""
+    from shared.nets.lora import apply_adapter, generator_targets
+
     norm = load_normaliser(device, name)
-    return load_denoiser_file(generator_path(name), device, fp16=device.startswith("cuda")), norm
+    model = load_denoiser_file(generator_path(name), "cpu")
+    if lora:
+        model = apply_adapter(model, name, lora, generator_targets(model))
+    model = model.to(device).eval()
+    return (model.half() if device.startswith("cuda") else model), norm
 
 
 def encode(frame: np.ndarray, device: str = "cpu") -> torch.Tensor:

@@ -1,10 +1,11 @@
-"""Low-rank scene adapters (LoRA, with peft) for the DeepJSCC decoder: the deployment issue's
-"adapt to one camera's footage in minutes on a CPU, ship only the adapter".
+"""Low-rank scene adapters (LoRA, with peft) for the DeepJSCC decoder and the TAEF2 semantic generator: the
+deployment issue's "adapt to one camera's footage in minutes on a CPU, ship only the adapter".
 
 An adapter is ``<name>.safetensors`` in the adapter folder (``$SEMCOM_LORA_DIR``, default
 ``~/.cache/semcom/lora``): the LoRA matrices of the decoder's convolutions only, with a card in the
 file's metadata (base weights, rank, what it was trained on, its measured gain). A stream names its
-adapter in the scheme parameters (``deepjscc --param lora=NAME``), so the header carries it; the
+adapter in the scheme parameters (``deepjscc --param lora=NAME``; ``spic``, ``keyregion`` and ``full`` on
+TAEF2 the same way), so the header carries it; the
 name is a short safe word, looked up only inside that folder, and a receiver without the file
 refuses the stream (``model_unavailable``) and keeps serving.
 """
@@ -45,10 +46,18 @@ def decoder_targets(net: DeepJSCC) -> list[str]:
     return [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d) and n.split(".")[0] in ("dec_in", "dec", "dec_out")]
 
 
-def with_lora(net: DeepJSCC, rank: int = DEFAULT_RANK) -> DeepJSCC:
-    """A copy of ``net`` with LoRA on its decoder's convolutions; only the LoRA matrices train."""
+def generator_targets(net: nn.Module) -> list[str]:
+    """A conditional denoiser's convolutions and linear layers inside its UNet's blocks (the ResNet and attention
+    layers), by module name: the input and output convolutions and the embeddings stay as trained."""
+    return [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+            and any(part in n.split(".") for part in ("down_blocks", "mid_block", "up_blocks"))]
+
+
+def with_lora(net: nn.Module, rank: int = DEFAULT_RANK, targets: list[str] | None = None) -> nn.Module:
+    """A copy of ``net`` with LoRA on ``targets`` (module names; default: a DeepJSCC's decoder convolutions);
+    only the LoRA matrices train."""
     adapted = copy.deepcopy(net)
-    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=decoder_targets(net), lora_dropout=0.0)
+    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=targets or decoder_targets(net), lora_dropout=0.0)
     return inject_adapter_in_model(config, adapted)
 
 
@@ -65,27 +74,32 @@ def adapter_card(path: Path) -> dict:
         return json.loads((f.metadata() or {}).get("card", "{}"))
 
 
-@lru_cache(maxsize=4)
-def adapted_jscc(weights: str, lora: str) -> DeepJSCC:
-    """``weights`` with the adapter ``lora`` merged into its decoder, built once per process; UsageError
+def apply_adapter(net: nn.Module, base: str, lora: str, targets: list[str]) -> nn.Module:
+    """A copy of ``net`` (the weights named ``base``) with adapter ``lora`` merged into ``targets``; UsageError
     (one line) for an adapter this machine lacks or one made for other weights."""
     path = adapter_path(lora)
     if not path.exists():
         raise UsageError(f"no adapter '{lora}' in {lora_dir()} (semcom train lora --name {lora} makes one)")
     card = adapter_card(path)
-    if card.get("base") != weights:
-        raise UsageError(f"adapter '{lora}' adapts '{card.get('base')}', not '{weights}'")
-    net = with_lora(load_jscc(weights), int(card.get("rank", DEFAULT_RANK)))
-    state = load_file(str(path))
-    result = set_peft_model_state_dict(net, state)
+    if card.get("base") != base:
+        raise UsageError(f"adapter '{lora}' adapts '{card.get('base')}', not '{base}'")
+    adapted = with_lora(net, int(card.get("rank", DEFAULT_RANK)), targets)
+    result = set_peft_model_state_dict(adapted, load_file(str(path)))
     if getattr(result, "unexpected_keys", None):
-        raise UsageError(f"adapter '{lora}' does not fit '{weights}' ({len(result.unexpected_keys)} unknown tensors)")
-    return merged(net).eval()
+        raise UsageError(f"adapter '{lora}' does not fit '{base}' ({len(result.unexpected_keys)} unknown tensors)")
+    return merged(adapted).eval()
 
 
-def merged(net: DeepJSCC) -> DeepJSCC:
-    """``net`` with every LoRA layer folded into its convolution (W + B A) and put back as a plain
-    nn.Conv2d: decoding (and int8 quantization) then see the base architecture, at the base's cost."""
+@lru_cache(maxsize=4)
+def adapted_jscc(weights: str, lora: str) -> DeepJSCC:
+    """``weights`` with the adapter ``lora`` merged into its decoder, built once per process."""
+    net = load_jscc(weights)
+    return apply_adapter(net, weights, lora, decoder_targets(net))
+
+
+def merged(net: nn.Module) -> nn.Module:
+    """``net`` with every LoRA layer folded into its base layer (W + B A) and put back as a plain
+    nn.Conv2d / nn.Linear: decoding (and int8 quantization) then see the base architecture, at the base's cost."""
     for name, module in list(net.named_modules()):
         if hasattr(module, "lora_A") and hasattr(module, "get_base_layer"):
             module.merge()

@@ -54,6 +54,7 @@ from shared.generators.semantic_conditions import (
     non_key,
     semantic_conditions,
 )
+from shared.nets.lora import LORA_WORD
 from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.base import (
@@ -127,6 +128,7 @@ class SemanticParams(SchemeParams):
     hub_model: str = Field(default="", pattern=HUB_ID)  # "" = the scheme's usual model (HUB_DEFAULTS)
     hub_controlnet: str = Field(default="", pattern=HUB_ID)  # "" = the scheme's usual ControlNet-seg ("none" for none)
     hub_lora: str = Field(default="", pattern=HUB_ID)  # a LoRA adapter (diffusers save_lora_weights format); "" = none
+    lora: str = Field(default="", pattern=f"^({LORA_WORD})?$")  # codec=taef2: a scene adapter of the generator (semcom train lora-semantic)
 
     @model_validator(mode="before")
     @classmethod
@@ -149,6 +151,8 @@ class SemanticParams(SchemeParams):
 
     @model_validator(mode="after")
     def _taef2_needs(self) -> "SemanticParams":
+        if self.lora and self.codec != "taef2":
+            raise ValueError("lora= adapts the TAEF2 generator: it needs codec=taef2")
         if self.codec == "taef2" and self.segmenter not in VOC_SEGMENTERS:
             raise ValueError(f"segmenter={self.segmenter}: codec=taef2's generator reads Pascal VOC classes; "
                              f"use {' or '.join(VOC_SEGMENTERS)}, or codec=embedded")
@@ -392,7 +396,7 @@ class SemanticReceive(Receive):
             key=key_condition(*(t.to(dev) for t in got["key"])) if got.get("key") is not None else None,  # (1, 33, gh, gw)
             caption=caption_condition([got["caption"]], dev) if got.get("caption") is not None else None)  # (1, 384)
         keep = tuple(t.to(dev) for t in got["key"]) if got.get("key") is not None else None
-        model, _ = taef2.load_generator(dev)
+        model, _ = taef2.load_generator(dev, lora=p.lora)
         init = layout if self.scheme == "spic" else None
         z0 = sample(model, cond, (1, taef2.LATENT_CHANNELS, gh, gw), steps=p.steps, guidance=p.guidance,
                     strength=p.strength if init is not None else 1.0, init=init,
@@ -422,7 +426,7 @@ class SemanticReceive(Receive):
 
             load_hub_generator(self.scheme, *hub_sources(self.scheme, self.params), self.device)
         if self.params.codec == "taef2":
-            taef2.load_generator(self.device)
+            taef2.load_generator(self.device, lora=self.params.lora)
             taef2.hub_codec(self.device)
         else:
             load_denoiser(GENERATOR, self.device)

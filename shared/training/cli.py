@@ -15,6 +15,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "semantic-cache": ("shared.training.semantic_cache", "the semantic cache: TAEF2 latents, coded layouts, VOC maps and captions of every training image (resumable)"),
     "lrisc-taef2": ("shared.training.lrisc_taef2", "LRISC's latent JSCC in the TAEF2 latent space, from the latent cache"),
     "lora": ("shared.training.lora", "a scene adapter (LoRA) for the DeepJSCC decoder from one camera's video (--param lora=NAME)"),
+    "lora-semantic": ("shared.training.lora_semantic", "a scene adapter (LoRA) for the TAEF2 semantic generator of spic / keyregion / full (--param lora=NAME)"),
     "cache": ("shared.training.latent_cache", "the latent cache: every training image encoded once by a frozen codec (fp16, resumable)"),
 }
 

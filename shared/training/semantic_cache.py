@@ -112,11 +112,20 @@ class SemanticCache:
         keys = [k for k, e in json.loads(index_path.read_text()).items() if e["ok"]]
         if not keys:
             raise UsageError(f"the semantic cache at {folder} is empty; build it with: {PROG} --data SOURCE")
-        entries = [np.load(folder / f"{k}.npz", allow_pickle=False) for k in keys]
+        self._stack([np.load(folder / f"{k}.npz", allow_pickle=False) for k in keys], folder)
+
+    def _stack(self, entries: list, folder: Path | str) -> None:
         self.folder = folder
         self.arrays = {name: np.stack([e[name] for e in entries]) for name in ARRAYS}  # name -> (N, ...)
         z = torch.from_numpy(self.arrays["z"]).float()  # (N, 32, 32, 32)
         self.mean, self.std = z.mean((0, 2, 3)), z.std((0, 2, 3))  # (32,) each: the generator's latent normalisation
+
+    @classmethod
+    def of_entries(cls, entries: list[dict[str, np.ndarray]], source: str) -> "SemanticCache":
+        """A cache held in memory only (a scene adapter's few frames), from :meth:`Extractors.entry` results."""
+        cache = cls.__new__(cls)
+        cache._stack(entries, source)
+        return cache
 
     def __len__(self) -> int:
         return len(self.arrays["z"])
