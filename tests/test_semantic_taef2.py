@@ -155,3 +155,17 @@ def test_scene_adapter_trains_saves_small_and_decodes_by_name(generator, tmp_pat
     assert out.shape == FRAME.shape and header.scheme_params["lora"] == "scene"
     with pytest.raises(ValidationError, match="codec=taef2"):
         SPIC.params(codec="embedded", lora="scene")
+
+
+def test_a_residual_generator_starts_at_its_layout_and_learns_what_it_lacks():
+    torch.manual_seed(0)
+    model = ConditionalDenoiser(TINY).eval()
+    x_t, t = torch.randn(2, 32, 4, 4), torch.tensor([999, 10])
+    layout = torch.randn(2, 32, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(model(x_t, t, semantic_taef2.conditions(layout=layout)), layout)  # zeroed output layer
+        assert torch.count_nonzero(model(x_t, t, semantic_taef2.conditions())) == 0  # no layout: nothing added
+    config = semantic_taef2.SEMANTIC_TAEF2_DENOISER.to_dict()
+    assert type(TINY).from_dict(config).residual == "layout"
+    del config["residual"]  # a generator file written before the field existed
+    assert type(TINY).from_dict(config).residual == ""

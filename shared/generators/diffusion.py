@@ -51,6 +51,9 @@ class DenoiserConfig:
     layers_per_block: int = 1  # one ResNet block per level: depth costs CPU time in every sampling step
     train_timesteps: int = 1000  # the DDPM/DDIM training schedule length
     beta_schedule: str = "squaredcos_cap_v2"  # cosine: keeps signal at small t, good for few-step sampling
+    # a spatial condition of latent_channels whose value the prediction is added to where it is present: the network
+    # then learns what that condition lacks (the semantic generator's low-res layout), and starts at it ("" = none)
+    residual: str = ""
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -104,6 +107,13 @@ class ConditionalDenoiser(nn.Module):
         n_vector = sum(d for _, d in config.vector) + len(config.vector)  # + one presence flag each
         self.vector_embed = nn.Sequential(nn.Linear(n_vector, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)) \
             if config.vector else None
+        if config.residual:
+            self.reset_output()
+
+    def reset_output(self) -> None:
+        """Zero the UNet's last convolution: with a residual condition the prediction is then that condition exactly."""
+        nn.init.zeros_(self.unet.conv_out.weight)
+        nn.init.zeros_(self.unet.conv_out.bias)
 
     def _inputs(self, x_t: torch.Tensor, cond: Conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Concatenated UNet input (B, L + spatial + flags, h, w) and the vector embedding (B, emb), or None without vector conditions."""
@@ -122,7 +132,9 @@ class ConditionalDenoiser(nn.Module):
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
         """x_t (B, L, h, w), t (B,) integer timesteps -> predicted clean latent (B, L, h, w)."""
         inp, emb = self._inputs(x_t, cond)
-        return self.unet(inp, t, class_labels=None if emb is None else emb.to(inp.dtype)).sample
+        out = self.unet(inp, t, class_labels=None if emb is None else emb.to(inp.dtype)).sample
+        base = cond.spatial.get(self.config.residual) if self.config.residual else None
+        return out if base is None else out + base.to(out.dtype)
 
 
 def latent_guidance(z_hat: torch.Tensor, snr_db: torch.Tensor) -> Conditions:

@@ -46,6 +46,7 @@ SEMANTIC_TAEF2_DENOISER = DenoiserConfig(
     vector=(("caption", CAPTION_DIMS),),
     block_out_channels=(96, 192, 192),  # 32 -> 16 -> 8 cells for 256 x 256; wider than the embedded one: 32-channel latents
     attention_levels=(False, False, True),  # attention at 8 x 8 only: cheap on a CPU
+    residual="layout",  # the prediction is the layout's latent plus what it lacks: spic starts where bicubic ends
 )
 SCHEME_CONDITIONS = {
     "spic": ("layout", "classes"),

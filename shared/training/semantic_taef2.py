@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="crops per step")
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
+    p.add_argument("--init", type=Path, default=None, help="a new run starts from this checkpoint's model.safetensors "
+                   "(its features kept, its output layer zeroed: the prediction starts at the residual condition)")
     add_run_args(p, minutes=50.0)
     args = p.parse_args(argv)
 
@@ -250,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         cache = SemanticCache(args.cache_dir / FOLDER)
         train_idx, val_idx = split(len(cache))
         trained = Trained(Normaliser(cache.mean, cache.std))
+        if args.init is not None and not (args.ckpt_dir / "state.json").exists():
+            if not args.init.is_file():
+                raise UsageError(f"--init {args.init}: no such checkpoint file")
+            trained.load_state_dict(load_file(args.init))
+            trained.model.denoiser.reset_output()
         dec, sched = decoder(), make_scheduler(SEMANTIC_TAEF2_DENOISER)
         command = "semcom train semantic-taef2 " + " ".join(argv if argv is not None else sys.argv[1:])
         fit("semantic-taef2", "semantic-taef2", trained, [{"params": list(trained.model.parameters()), "lr_scale": 1.0}],
