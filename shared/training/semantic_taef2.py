@@ -6,7 +6,8 @@ One conditional denoiser for ``spic``, ``keyregion`` and ``full`` with ``codec=t
     z_n = (z - mean) / std          (TAEF2 latent of the crop, the cache's per-channel statistics)
     S = one scheme's condition set per batch (spic: layout4 + classes; keyregion: layout32 + key +
         caption; full: classes + key + caption), each condition then dropped with p_drop
-    x_t = sqrt(a_t) z_n + sqrt(1 - a_t) eps,   z0 = UNet(x_t, t | S)
+    t = T - 1 for a share one_step_p of the crops (the receivers' one step from noise), else t ~ U[0, T)
+    x_t = sqrt(a_t) z_n + sqrt(1 - a_t) eps,   z0 = layout + UNet(x_t, t | S)   (no layout: UNet alone)
     loss = MSE(z0, z_n) + pixel_weight * MSE(D(z0), D(z)) + perceptual_weight * effnet_dist(D(z0), D(z))
 
 D is TAEF2's decoder (frozen), on the first ``pixel_batch`` crops of each batch. ``key`` is the
@@ -62,6 +63,8 @@ class TrainConfig:
     pixel_weight: float = 10.0  # pixel MSE (~0.005) against latent MSE (~0.3)
     perceptual_weight: float = 0.5  # effnet_dist (~0.5): sharper than MSE alone
     p_drop: float = 0.1  # condition dropout: classifier-free guidance, and decoding with a lost part
+    # share of crops trained at t = T - 1: the receivers sample one step from noise, so that step is what they run
+    one_step_p: float = 0.5
     seed: int = 0  # reproducible crops, masks, noise
 
 
@@ -125,7 +128,9 @@ def step_loss(model: Generator, norm: Normaliser, dec, batch: dict, cfg: TrainCo
     z_n = norm.forward(batch["z"])  # (B, 32, h, w)
     scheme = tuple(SCHEME_CONDITIONS)[int(torch.randint(len(SCHEME_CONDITIONS), (1,), generator=gen))]
     cond = drop_conditions(scheme_conditions(batch, norm, scheme, gen, z_n), cfg.p_drop, gen)
-    t = torch.randint(0, sched.config.num_train_timesteps, (z_n.shape[0],), generator=gen)  # (B,)
+    T = sched.config.num_train_timesteps
+    t = torch.randint(0, T, (z_n.shape[0],), generator=gen)  # (B,)
+    t = torch.where(torch.rand(z_n.shape[0], generator=gen) < cfg.one_step_p, torch.full_like(t, T - 1), t)
     x_t = sched.add_noise(z_n, torch.randn(z_n.shape, generator=gen), t)
     z0 = model.denoiser(x_t, t, cond)  # (B, 32, h, w)
     lat = F.mse_loss(z0, z_n)
