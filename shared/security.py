@@ -22,6 +22,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -82,14 +83,34 @@ def _load(key_dir: Path, role: Role, peers: set[Role]) -> tuple[bytes, bytes, di
     return public, secret, peer_keys
 
 
+ZAP_BIND_ATTEMPTS = 100  # x 20 ms: how long a new authenticator waits for the last one's ZAP endpoint
+
+
 class _Admission:
     """The ZAP policy of one process: socket name (the ZAP domain) -> the one client key it admits.
     One authenticator per context, shared by every service in it (tests run all three in one process)."""
 
     def __init__(self, ctx: zmq.Context):
         self.allowed: dict[str, bytes] = {}
-        self.auth = ThreadAuthenticator(ctx, log=logging.getLogger("semcom.zap"))
-        self.auth.start()
+        self.auth = self._start(ctx)
+
+    @staticmethod
+    def _start(ctx: zmq.Context) -> ThreadAuthenticator:
+        """A started authenticator. A handler stopped a moment ago may still hold the ZAP endpoint: libzmq releases
+        an inproc endpoint when its reaper thread gets to the closed socket, so a bind that finds it taken waits
+        and tries again (up to 2 s) instead of failing the service."""
+        for attempt in range(ZAP_BIND_ATTEMPTS):
+            auth = ThreadAuthenticator(ctx, log=logging.getLogger("semcom.zap"))
+            try:
+                auth.start()
+                return auth
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EADDRINUSE or attempt == ZAP_BIND_ATTEMPTS - 1:
+                    raise
+                if auth.zap_socket is not None:
+                    auth.zap_socket.close(linger=0)  # created, never bound
+                time.sleep(0.02)
+        raise AssertionError("unreachable")
 
     def admit(self, domain: str, key: bytes) -> None:
         """Socket ``domain`` admits the client with public ``key`` (z85), and no one else."""

@@ -164,3 +164,15 @@ def test_the_demo_runs_on_its_own_ephemeral_keys(tmp_path):
         assert stat.S_IMODE((services.keys / "receiver.key_secret").stat().st_mode) == 0o600
         keys = services.keys
     assert not keys.exists()  # gone with the run
+
+
+def test_an_authenticator_starts_right_after_the_last_one_stopped():
+    """libzmq frees the ZAP endpoint asynchronously: back-to-back restarts in one context must not fail on it."""
+    from shared import security
+
+    ctx = zmq.Context()
+    try:
+        for _ in range(30):
+            security._Admission(ctx).auth.stop()
+    finally:
+        ctx.term()
