@@ -102,3 +102,10 @@ def fit(title: str, stage: str, model: nn.Module, groups: list[dict], step_loss:
         history.append({"step": step, "wall_s": round(time.time() - t0, 1), "val": validate_now()})
     checkpoint()
     print(f"stopped at step {step} after {time.time() - t0:.0f} s", flush=True)
+
+
+def curve_rows(meta: dict, terms: tuple[str, ...]) -> str:
+    """The model card's training-curve rows: step, wall s, the loss ``terms``, the validation."""
+    return "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{h.get(k, float('nan')):.4f}" for k in terms)
+                     + " | " + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |"
+                     for h in meta["history"] if "val" in h)

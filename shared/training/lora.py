@@ -24,7 +24,7 @@ from shared.nets.jscc import DeepJSCC, load_jscc
 from shared.nets.lora import DEFAULT_RANK, adapter_path, save_adapter, with_lora
 from shared.nets.weights_file import WEIGHTS_DIR
 from shared.sources import square_resize
-from shared.training.data import parse_data_source, video_frames
+from shared.training.data import DataSource, parse_data_source, video_frames
 from shared.training.jscc import TrainConfig, forward_batch
 from shared.training.latent import sample_batch
 from shared.training.loop import fit
@@ -75,31 +75,44 @@ def scene_quality(net: DeepJSCC, held: torch.Tensor, cfg: TrainConfig) -> dict[s
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = CliParser(prog="semcom train lora", description=__doc__.split("\n\n")[0])
+def add_scene_args(p: CliParser, steps: int, lr: float, video_stride: int, minutes: float, ckpt: str, steps_note: str = "") -> None:
+    """The options every scene-adapter trainer shares."""
     p.add_argument("--data", required=True, metavar="video:PATH", help="one camera's footage (a video file)")
     p.add_argument("--name", required=True, help="the adapter's name (a-z 0-9 _ -): streams use it as --param lora=NAME")
-    p.add_argument("--base", default="deepjscc", help="the DeepJSCC weights it adapts (default: %(default)s)")
     p.add_argument("--rank", type=int, default=DEFAULT_RANK, help="LoRA rank (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=600, help="training steps (default: %(default)s: ~5 min on one CPU thread)")
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam peak learning rate (default: %(default)s)")
-    p.add_argument("--crop", type=int, default=96, help="training crop, pixels a side, a multiple of 16 (default: %(default)s)")
-    p.add_argument("--size", type=int, default=256, help="held-out frames are evaluated at this size (default: %(default)s)")
-    p.add_argument("--video-stride", type=int, default=2, help="use every Nth frame of the clip (default: %(default)s)")
-    p.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget (default: %(default)s)")
-    p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/lora-<name>")
+    p.add_argument("--steps", type=int, default=steps, help=f"training steps (default: %(default)s{steps_note})")
+    p.add_argument("--lr", type=float, default=lr, help="Adam peak learning rate (default: %(default)s)")
+    p.add_argument("--video-stride", type=int, default=video_stride, help="use every Nth frame of the clip (default: %(default)s)")
+    p.add_argument("--minutes", type=float, default=minutes, help="wall-clock budget (default: %(default)s)")
+    p.add_argument("--ckpt-dir", type=Path, default=None, help=f"checkpoint folder (resumes); default out/{ckpt}")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+
+
+def scene_source(args) -> tuple[Path, DataSource]:
+    """(the adapter's file, the clip) of a scene-adapter command line; UsageError for a bad name, source or bound."""
+    path = adapter_path(args.name)  # (checks the name)
+    source = parse_data_source(args.data)
+    if source.kind != "video":
+        raise UsageError(f"--data {args.data}: a scene adapter trains on one video (video:PATH)")
+    if not 1 <= args.rank <= 64 or args.steps < 1 or args.minutes <= 0 or args.video_stride < 1:
+        raise UsageError("--rank within [1, 64], --steps >= 1, --minutes > 0, --video-stride >= 1")
+    return path, source
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = CliParser(prog="semcom train lora", description=__doc__.split("\n\n")[0])
+    add_scene_args(p, steps=600, steps_note=": ~5 min on one CPU thread", lr=2e-3, video_stride=2, minutes=10.0, ckpt="lora-<name>")
+    p.add_argument("--base", default="deepjscc", help="the DeepJSCC weights it adapts (default: %(default)s)")
+    p.add_argument("--crop", type=int, default=96, help="training crop, pixels a side, a multiple of 16 (default: %(default)s)")
+    p.add_argument("--size", type=int, default=256, help="held-out frames are evaluated at this size (default: %(default)s)")
     args = p.parse_args(argv)
 
     def body() -> int:
         torch.set_num_threads(args.threads)
-        path = adapter_path(args.name)  # (checks the name)
-        source = parse_data_source(args.data)
-        if source.kind != "video":
-            raise UsageError(f"--data {args.data}: a scene adapter trains on one video (video:PATH)")
-        if not 1 <= args.rank <= 64 or args.steps < 1 or args.crop % 16 or args.size % 16 or args.minutes <= 0:
-            raise UsageError("--rank within [1, 64], --steps >= 1, --crop and --size multiples of 16, --minutes > 0")
+        path, source = scene_source(args)
+        if args.crop % 16 or args.size % 16:
+            raise UsageError("--crop and --size: multiples of 16")
         base = load_jscc(args.base)
         train_frames, held = split_scene(source.path, args.video_stride, args.size)
         cfg = replace(TrainConfig(), steps=args.steps, lr=args.lr, warmup=max(1, min(50, args.steps // 10)), crop=args.crop)

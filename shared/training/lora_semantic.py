@@ -25,10 +25,11 @@ from tqdm import tqdm
 from shared.cli import CliParser, UsageError, run_cli
 from shared.generators.diffusion import make_scheduler
 from shared.generators.semantic_taef2 import GENERATOR, generator_path, load_generator
-from shared.nets.lora import DEFAULT_RANK, adapter_path, generator_targets, save_adapter, with_lora
-from shared.training.data import parse_data_source, video_frames
+from shared.nets.lora import generator_targets, save_adapter, with_lora
+from shared.training.data import video_frames
 from shared.training.latent_cache import at_scale
 from shared.training.loop import fit
+from shared.training.lora import add_scene_args, scene_source
 from shared.training.semantic_cache import SIZE, Extractors, SemanticCache, square
 from shared.training.semantic_taef2 import CacheBatches, TrainConfig, decoder, step_loss, validate
 
@@ -60,26 +61,12 @@ def scene_entries(path: Path, stride: int) -> tuple[list[dict], list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = CliParser(prog="semcom train lora-semantic", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, metavar="video:PATH", help="one camera's footage (a video file)")
-    p.add_argument("--name", required=True, help="the adapter's name (a-z 0-9 _ -): streams use it as --param lora=NAME")
-    p.add_argument("--rank", type=int, default=DEFAULT_RANK, help="LoRA rank (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=400, help="training steps (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam peak learning rate (default: %(default)s)")
-    p.add_argument("--video-stride", type=int, default=5, help="use every Nth frame of the clip (default: %(default)s)")
-    p.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget of the training (default: %(default)s)")
-    p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/lora-semantic-<name>")
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+    add_scene_args(p, steps=400, lr=1e-3, video_stride=5, minutes=15.0, ckpt="lora-semantic-<name>")
     args = p.parse_args(argv)
 
     def body() -> int:
         torch.set_num_threads(args.threads)
-        path = adapter_path(args.name)  # (checks the name)
-        source = parse_data_source(args.data)
-        if source.kind != "video":
-            raise UsageError(f"--data {args.data}: a scene adapter trains on one video (video:PATH)")
-        if not 1 <= args.rank <= 64 or args.steps < 1 or args.minutes <= 0 or args.video_stride < 1:
-            raise UsageError("--rank within [1, 64], --steps >= 1, --minutes > 0, --video-stride >= 1")
+        path, source = scene_source(args)
         base, norm = load_generator("cpu")
         net = Holder(with_lora(base, args.rank, generator_targets(base)))  # a copy: only its LoRA matrices train
         train, held = scene_entries(source.path, args.video_stride)

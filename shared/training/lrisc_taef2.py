@@ -62,7 +62,7 @@ from shared.training.data import add_run_args
 from shared.training.jscc import train_snrs
 from shared.training.latent import psnr, validation_images
 from shared.training.latent_cache import DEFAULT_CACHE, SHORT_SIDE, LatentBatches, LatentCache, cache_dir
-from shared.training.loop import fit
+from shared.training.loop import curve_rows, fit
 from shared.training.lrisc import effnet_distance
 
 PROG = "semcom train lrisc-taef2"
@@ -364,13 +364,6 @@ def read_checkpoint(ckpt_dir: Path, model: torch.nn.Module) -> tuple[dict, dict[
     meta = json.loads((ckpt_dir / "state.json").read_text())
     model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
     return meta, next(h["val"] for h in reversed(meta["history"]) if "val" in h)
-
-
-def curve_rows(meta: dict, terms: tuple[str, ...]) -> str:
-    """The model card's training-curve rows: step, wall s, the loss ``terms``, the validation."""
-    return "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{h.get(k, float('nan')):.4f}" for k in terms)
-                     + " | " + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |"
-                     for h in meta["history"] if "val" in h)
 
 
 def cache_normaliser(meta: dict) -> tuple[dict, Normaliser]:

@@ -44,7 +44,7 @@ from shared.generators.semantic_taef2 import (
 )
 from shared.training.data import add_run_args
 from shared.training.latent_cache import DEFAULT_CACHE
-from shared.training.loop import fit
+from shared.training.loop import curve_rows, fit
 from shared.training.lrisc import effnet_distance
 from shared.training.semantic import KEY_NOISE_MAX, random_key_masks
 from shared.training.semantic_cache import FOLDER, SemanticCache
@@ -184,9 +184,7 @@ def export(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     save_denoiser(model.denoiser, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), **normaliser_metadata(norm)})
     c = model.denoiser.config
     val = next(h["val"] for h in reversed(meta["history"]) if "val" in h)
-    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | {h.get('lat', float('nan')):.4f} | {h.get('pix', float('nan')):.4f} | "
-                      f"{h.get('perc', float('nan')):.4f} | " + ", ".join(f"{k} {v:.3f}" for k, v in h["val"].items()) + " |"
-                      for h in meta["history"] if "val" in h)
+    curve = curve_rows(meta, ("lat", "pix", "perc"))
     card = f"""# Model card: `{GENERATOR}`
 
 The semantic generator of `spic`, `keyregion` and `full` with `codec=taef2` (`shared/training/semantic_taef2.py`): a
