@@ -9,7 +9,7 @@ from shared.cli import UsageError
 from shared.hub import MIRROR_ENV
 from shared.registry.tiny import save_tiny
 from shared.schemes.base import Received, get_scheme
-from shared.schemes.semantic import HUB_DEFAULTS
+from shared.schemes.semantic import HUB_DEFAULTS, sent_parts
 from shared.sources import skimage_photos, square_resize
 
 TINY = {"sd-img2img": HUB_DEFAULTS["spic"][0], "sd-inpaint": HUB_DEFAULTS["keyregion"][0],
@@ -108,7 +108,7 @@ def test_transmitter_extractors_chosen_by_param_come_from_the_hub_mirror(monkeyp
     tx = spec.transmit(params)
     assert type(tx.segmenter).__name__ == "SegformerSegmenter" and type(tx.captioner).__name__ == "BlipCaptioner"
     encoded = tx.encode(frame)
-    assert {"map", "mask", "caption"} <= {p.name for p in encoded.payloads}
+    assert {"map", "mask", "caption"} <= sent_parts(encoded)
     rx = {q.name: Received(q.symbols, np.full(q.symbols.size, 1e-6, np.float32)) for q in encoded.payloads}
     assert spec.receive(params).decode(rx, 64, 64).shape == frame.shape
     with pytest.raises(UsageError, match="unknown model"):

@@ -40,7 +40,7 @@ def taef2_here(tmp_path, monkeypatch):
     stats = {"latent_mean": json.dumps([0.0] * 32), "latent_std": json.dumps([0.05] * 32)}
     save_configured(LatentJSCC(replace(JSCC_CONFIG, width=16, af_hidden=8)), weights / f"{lrisc.TAEF2_JSCC}.safetensors", stats)
     save_configured(Hyperprior(EntropyConfig(hidden=8, side_channels=4)), weights / f"{lrisc.TAEF2_ENTROPY}.safetensors", {})
-    for module in (lrisc, latent_jscc, entropy):
+    for module in (lrisc, lrisc_nets, latent_jscc, entropy):
         monkeypatch.setattr(module, "WEIGHTS_DIR", weights)
     caches = (latent_jscc.load_latent_jscc, latent_jscc.latent_normalisation, entropy.load_entropy, lrisc.hub_codec,
               *lrisc_nets.CACHES)
@@ -162,3 +162,26 @@ def test_a_receiver_without_taef2_refuses_the_stream(taef2_here, monkeypatch, tm
     with pytest.raises(ProtocolError) as info:
         FrameDecoder().prepare(header)
     assert info.value.reason == "model_unavailable" and "taef2" in str(info.value)
+
+
+def test_the_receiver_tuned_decoder_is_used_where_it_ships(taef2_here):
+    from safetensors.torch import save_file
+
+    plain_out, header, _ = round_trip({})
+    assert header.scheme_params["decoder"] == "plain"  # not shipped among these weights: TAEF2's own decoder
+    with pytest.raises(ValidationError, match="--stage decoder"):
+        lrisc.LriscParams(decoder="tuned")
+    state = {k: v.clone().half() for k, v in lrisc.hub_codec("cpu").net.decoder.state_dict().items()}
+    last_bias = [k for k in state if k.endswith("bias")][-1]  # the output conv's: shifts every pixel
+    state[last_bias] += 0.2
+    save_file(state, taef2_here / f"{lrisc_nets.TAEF2_TUNED}.safetensors")
+    assert lrisc.LriscParams().decoder == "tuned"  # shipped: the default
+    tuned_out, header, _ = round_trip({})
+    assert header.scheme_params["decoder"] == "tuned"
+    assert tuned_out.astype(float).mean() > plain_out.astype(float).mean() + 20  # +0.2 of the range, before clipping
+    again, _, _ = round_trip({"decoder": "plain"})
+    assert np.array_equal(again, plain_out)  # plain stays TAEF2's own
+    save_file({"0.weight": torch.zeros(1)}, taef2_here / f"{lrisc_nets.TAEF2_TUNED}.safetensors")
+    lrisc_nets.pixel_decoder_at.cache_clear()
+    with pytest.raises(ValueError, match="does not fit"):
+        lrisc_nets.pixel_decoder_fp32(lrisc_nets.TAEF2_TUNED, lrisc.TAEF2_JSCC)

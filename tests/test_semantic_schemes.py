@@ -16,7 +16,7 @@ from shared.generators.semantic_conditions import (
 )
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.schemes.base import Received, get_scheme
-from shared.schemes.semantic import SCHEME_PARTS, pack_key, unpack_key
+from shared.schemes.semantic import SCHEME_PARTS, pack_key, sent_parts, unpack_key
 from shared.sources import skimage_photos, square_resize
 
 
@@ -91,8 +91,8 @@ def test_scheme_round_trip_resembles_the_frame(scheme, photos):
     frame, other = photos["astronaut"], photos["coffee"]
     out, header, encoded = round_trip(scheme, frame, 20.0)
     assert out.shape == frame.shape and out.dtype == np.uint8
-    names = {p.name for p in header.payloads}
-    assert names <= set(SCHEME_PARTS[scheme]) and names >= set(SCHEME_PARTS[scheme]) - {"key"}
+    assert {p.name for p in header.payloads} <= {"side", "key"}  # the digital parts travel bundled
+    assert sent_parts(encoded) <= set(SCHEME_PARTS[scheme]) and sent_parts(encoded) >= set(SCHEME_PARTS[scheme]) - {"key"}
     assert psnr(out, frame) > psnr(out, other) + 1  # the picture is of this frame, not any frame
 
 
@@ -107,8 +107,8 @@ def test_reuse_omits_unchanged_map_and_caption_and_the_receiver_holds_them(photo
     params = spec.params()
     tx = spec.transmit(params)
     first, second = tx.encode(frame), tx.encode(frame)
-    assert {"map", "caption"} <= {p.name for p in first.payloads}
-    assert not {"map", "caption"} & {p.name for p in second.payloads}  # unchanged: not re-sent
+    assert {"map", "caption"} <= sent_parts(first)
+    assert not {"map", "caption"} & sent_parts(second)  # unchanged: not re-sent
     assert sum(p.symbols.size for p in second.payloads) < sum(p.symbols.size for p in first.payloads)
     rx = spec.receive(params)
     a, b = rx.decode(noiseless(first), 64, 64), rx.decode(noiseless(second), 64, 64)
@@ -117,14 +117,14 @@ def test_reuse_omits_unchanged_map_and_caption_and_the_receiver_holds_them(photo
     assert not np.array_equal(a, late)
     again = spec.transmit(spec.params(reuse=False))
     again.encode(frame)
-    assert {"map", "caption"} <= {p.name for p in again.encode(frame).payloads}
+    assert {"map", "caption"} <= sent_parts(again.encode(frame))
 
 
 def test_a_lost_map_drops_its_condition_but_a_lost_lowres_loses_the_frame(photos):
     from shared.schemes.base import DecodeFailure
 
     spec = get_scheme("spic")
-    params = spec.params()
+    params = spec.params(bundle=False)  # each part its own message
     encoded = spec.transmit(params).encode(photos["astronaut"])
     rng = np.random.default_rng(1)
     rx = {}
@@ -170,9 +170,9 @@ def test_a_still_frame_is_not_reanalysed_so_segmenter_jitter_costs_nothing(photo
     tx = spec.transmit(spec.params())
     first, second = tx.encode(frame), tx.encode(jittered)  # sensor noise: the same picture
     assert first.info["analysed"] and not second.info["analysed"]
-    assert "map" not in {p.name for p in second.payloads}
+    assert "map" not in sent_parts(second)
     moved = tx.encode(np.ascontiguousarray(frame[:, ::-1]))  # a different picture is analysed again
-    assert moved.info["analysed"] and "map" in {p.name for p in moved.payloads}
+    assert moved.info["analysed"] and "map" in sent_parts(moved)
 
 
 def test_a_mask_part_with_a_bad_power_scale_is_dropped_not_trusted(photos):
@@ -181,7 +181,7 @@ def test_a_mask_part_with_a_bad_power_scale_is_dropped_not_trusted(photos):
     from shared.phy.link import receive, transmit
 
     spec = get_scheme("keyregion")
-    params = spec.params()
+    params = spec.params(bundle=False)
     encoded = spec.transmit(params).encode(photos["astronaut"])
     rx = noiseless(encoded)
     mask = receive(rx["mask"].symbols, rx["mask"].noise_var, params.link)  # scale (float16) + coded mask
@@ -190,3 +190,33 @@ def test_a_mask_part_with_a_bad_power_scale_is_dropped_not_trusted(photos):
         receiver = spec.receive(params)
         out = receiver.decode(dict(rx, mask=Received(symbols, np.full(symbols.size, 1e-6, np.float32))), 64, 64)
         assert receiver.lost == {"mask": 1} and out.shape == (64, 64, 3)
+
+
+def test_bundled_parts_take_fewer_blocks_and_a_lost_or_forged_bundle_loses_them_together(photos):
+    from shared.phy.link import transmit
+    from shared.schemes.base import DecodeFailure
+
+    spec = get_scheme("full")
+    frame = photos["astronaut"]
+    bundled = spec.transmit(spec.params()).encode(frame)
+    alone = spec.transmit(spec.params(bundle=False)).encode(frame)
+    digital = lambda enc: sum(p.symbols.size for p in enc.payloads if p.name != "key")  # noqa: E731
+    assert [p.name for p in bundled.payloads if p.name != "key"] == ["side"]
+    assert digital(bundled) < digital(alone)  # map, mask and caption each padded to whole blocks when alone
+    params = spec.params()
+    assert np.array_equal(spec.receive(params).decode(noiseless(bundled), 64, 64),
+                          spec.receive(spec.params(bundle=False)).decode(noiseless(alone), 64, 64))
+    rx = noiseless(bundled)
+    n = rx["side"].symbols.size
+    junk = Received((np.random.default_rng(0).standard_normal(n) * 3).astype(np.complex64), np.full(n, 0.01, np.float32))
+    receiver = spec.receive(params)
+    assert receiver.decode(dict(rx, side=junk), 64, 64).shape == (64, 64, 3)  # without map, mask, caption
+    assert receiver.lost == {"side": 1}
+    forged = transmit(b"\x07\x00\x00\x00\x00", params.link)  # a valid CRC around an unknown part id
+    receiver = spec.receive(params)
+    receiver.decode(dict(rx, side=Received(forged, np.full(forged.size, 1e-6, np.float32))), 64, 64)
+    assert receiver.lost == {"side": 1}
+    spic = get_scheme("spic")
+    encoded = spic.transmit(spic.params()).encode(frame)
+    with pytest.raises(DecodeFailure, match="low-res"):  # spic's picture is in the bundle
+        spic.receive(spic.params()).decode(dict(noiseless(encoded), side=junk), 64, 64)

@@ -96,7 +96,7 @@ def test_taef2_schemes_decode_end_to_end(generator, scheme):
     out, header, encoded = round_trip(scheme, params)
     assert out.shape == FRAME.shape and out.dtype == np.uint8
     assert header.scheme_params["codec"] == "taef2"
-    sent = {p.name for p in encoded.payloads}
+    sent = semantic.sent_parts(encoded)
     assert sent == set(semantic.TAEF2_PARTS[scheme]) - ({"key"} if encoded.info.get("key_cells") == 0 else set())
     if scheme == "keyregion":  # the 8 x 8-cell thumbnail of a 64 x 96 frame: a few bytes of coarse layout
         assert 0 < encoded.info["lowres_bytes"] < 120

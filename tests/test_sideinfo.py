@@ -9,7 +9,7 @@ import skimage.data
 from shared.phy.link import LinkConfig
 from shared.roles import Segmentation
 from shared.sideinfo.budget import frame_budget
-from shared.sideinfo.bundle import decode_parts, encode_parts
+from shared.sideinfo.bundle import BundleError, decode_parts, encode_parts, pack_parts, unpack_parts
 from shared.sideinfo.lowres import LowResConfig, decode_lowres, encode_lowres
 from shared.sideinfo.maps import LZMA, PNG, WEBP, MapDecodeError, block_factor, decode_map, encode_map, upsample
 from shared.sideinfo.reuse import ReuseConfig, ReuseReceiver, ReuseSender, map_change, text_similarity
@@ -202,3 +202,16 @@ def test_frame_gate():
     noisy = np.clip(frame.astype(int) + RNG.integers(-2, 3, frame.shape), 0, 255).astype(np.uint8)
     assert not tx.frame_changed(noisy)  # sensor-like noise is not a change
     assert tx.frame_changed(np.ascontiguousarray(frame[:, ::-1]))
+
+
+def test_packed_parts_round_trip_and_malformed_bundles_are_refused():
+    parts = {"mask": b"\x01\x02", "caption": b"", "lowres": bytes(range(256)) * 3}
+    packed = pack_parts(parts)
+    assert len(packed) == sum(len(v) for v in parts.values()) + 5 * len(parts)  # 5 bytes a part
+    assert unpack_parts(packed) == parts and unpack_parts(b"") == {}
+    with pytest.raises(ValueError, match="no side-information part"):
+        pack_parts({"key": b"x"})
+    for bad in (packed[:3], packed[:-1], b"\x09\x00\x00\x00\x00", pack_parts({"mask": b"a"}) * 2,
+                b"\x02\xff\xff\xff\xff"):
+        with pytest.raises(BundleError):
+            unpack_parts(bad)

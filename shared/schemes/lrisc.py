@@ -65,7 +65,7 @@ from shared.schemes.base import (
     Transmit,
     register,
 )
-from shared.schemes.lrisc_nets import TAEF2, denoiser_at, jscc_decoder_at, pixel_decoder_at
+from shared.schemes.lrisc_nets import TAEF2, TAEF2_TUNED, denoiser_at, jscc_decoder_at, pixel_decoder_at
 
 PAYLOAD = "latent"
 LENGTHS = "lengths"  # the length map of content-adaptive frames (digital, exact)
@@ -116,6 +116,12 @@ class LriscParams(SchemeParams):
     diffusion_weights: str = Field(default="lrisc_diffusion", pattern=DIFFUSION_WEIGHTS_PATTERN)
     # the receiver's networks: auto = fp16 on CUDA, fp32 on the CPU; int8 decodes TAEF2 2.1x faster here (README)
     precision: Precision = "auto"
+    # the receiver's pixel decoder: tuned on what the JSCC delivers (taef2: lrisc_taef2_decoder, the default where it
+    # ships, measured better in the README; embedded: tuned with the generator, so with steps >= 1), or the codec's own
+    decoder: Literal["tuned", "plain"] = "tuned"
+    # torch.compile the JSCC and pixel decoders (CUDA: CUDA graphs, batches padded to 1/2/4/8); off: the first frame of
+    # each shape compiles for seconds to a minute, and on 2 CPU cores it gained little (README)
+    compile: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -136,6 +142,8 @@ class LriscParams(SchemeParams):
             # sample where the TAEF2 generator ships, else the JSCC alone (only a valid name is looked up)
             data.setdefault("steps", int((WEIGHTS_DIR / f"{weights}.safetensors").is_file()))
             data.setdefault("strength", 1.0)  # unused: the receiver matches the noise level to the remaining error
+        if codec == "taef2":
+            data.setdefault("decoder", "tuned" if (WEIGHTS_DIR / f"{TAEF2_TUNED}.safetensors").is_file() else "plain")
         return data
 
     @model_validator(mode="after")
@@ -147,6 +155,9 @@ class LriscParams(SchemeParams):
             raise ValueError(f"jscc_weights={self.jscc_weights} is not a JSCC of codec {self.codec}")
         if (self.codec == "taef2") != self.diffusion_weights.startswith("lrisc_taef2"):
             raise ValueError(f"diffusion_weights={self.diffusion_weights} is not a generator of codec {self.codec}")
+        if self.codec == "taef2" and self.decoder == "tuned" and not (WEIGHTS_DIR / f"{TAEF2_TUNED}.safetensors").is_file():
+            raise ValueError(f"decoder=tuned needs shared/weights/{TAEF2_TUNED}.safetensors (semcom train lrisc-taef2 "
+                             "--stage decoder, then --export); decoder=plain decodes with TAEF2's own")
         self.max_maps()
         return self
 
@@ -248,8 +259,12 @@ class LriscReceive(BatchedReceive):
     def __init__(self, params: LriscParams):
         super().__init__(params)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        # the latent decoder: TAEF2's, or the embedded one trained on what this receiver makes
-        self.codec = TAEF2 if params.codec == "taef2" else RECEIVER_CODEC if params.steps else LATENT_CODEC
+        # the latent decoder: TAEF2's (or its copy tuned on what the JSCC delivers), or the embedded one tuned with the generator
+        tuned = params.decoder == "tuned"
+        if params.codec == "taef2":
+            self.codec = TAEF2_TUNED if tuned else TAEF2
+        else:
+            self.codec = RECEIVER_CODEC if tuned and params.steps else LATENT_CODEC
 
     @torch.no_grad()
     def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:
@@ -265,10 +280,10 @@ class LriscReceive(BatchedReceive):
                 out[i] = exc
         if ready:
             s_hat, snr, rate = (torch.cat([r[k] for r in ready]).to(self.device) for k in (1, 2, 3))  # (B, ...)
-            z_hat = jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device)(s_hat, snr, rate)  # (B, L, H'/8, W'/8)
+            z_hat = jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device, p.compile)(s_hat, snr, rate)  # (B, L, H'/8, W'/8)
             if p.steps:
                 z_hat = self._generate(z_hat, snr, [r[4] for r in ready])
-            y = pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device)(z_hat)  # (B, 3, H', W')
+            y = pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device, p.compile)(z_hat)  # (B, 3, H', W')
             for j, r in enumerate(ready):
                 out[r[0]] = as_frame(y[j : j + 1], height, width)
         return out  # type: ignore[return-value]
@@ -333,8 +348,8 @@ class LriscReceive(BatchedReceive):
     def warmup(self) -> None:
         """Every network built (int8: calibrated) before the first frame."""
         p = self.params
-        jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device)
-        pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device)
+        jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device, p.compile)
+        pixel_decoder_at(self.codec, p.jscc_weights, p.precision, self.device, p.compile)
         if p.steps:
             denoiser_at(p.diffusion_weights, p.precision, self.device)
             if p.codec == "taef2":

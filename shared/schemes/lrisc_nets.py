@@ -16,11 +16,14 @@ import torch
 from torch import nn
 
 from shared.nets.block_lengths import from_block_symbols, grid_blocks, to_block_symbols
+from shared.nets.compiled import maybe_compiled
 from shared.nets.jscc import from_symbols, mmse_scale, to_symbols
 from shared.nets.latent_jscc import LatentJSCC, latent_normalisation, load_latent_jscc
 from shared.nets.precision import DTYPES, at_precision, runnable
+from shared.nets.weights_file import WEIGHTS_DIR
 
 TAEF2 = "taef2"  # the hub codec's registry name
+TAEF2_TUNED = "lrisc_taef2_decoder"  # TAEF2's decoder tuned at the receiver on the JSCC's output (shared/weights/<name>)
 CALIBRATION_SNRS_DB = (0.0, 5.0, 10.0, 15.0, 20.0)  # the trained SNR range: activation ranges cover every operating point
 
 
@@ -54,16 +57,35 @@ class PixelDecoder(nn.Module):
 
 
 def pixel_decoder_fp32(codec: str, jscc_weights: str) -> PixelDecoder:
-    """The fp32 :class:`PixelDecoder` of ``codec`` (``taef2`` or an embedded latent codec's registry name), on the CPU."""
-    if codec == TAEF2:
+    """The fp32 :class:`PixelDecoder` of ``codec`` (``taef2``, its receiver-tuned ``lrisc_taef2_decoder`` or an embedded
+    latent codec's registry name), on the CPU."""
+    if codec in (TAEF2, TAEF2_TUNED):
         from shared.schemes.lrisc import hub_codec
 
         mean, std = latent_normalisation(jscc_weights)
-        return PixelDecoder(hub_codec("cpu").net.decoder, mean, std, signed_output=False)
+        decoder = hub_codec("cpu").net.decoder
+        if codec == TAEF2_TUNED:
+            decoder = tuned_taef2_decoder(decoder)
+        return PixelDecoder(decoder, mean, std, signed_output=False)
     from shared.codecs.frames import latent_codec
 
     ae, std = latent_codec("cpu", codec)
     return PixelDecoder(ae.decoder, torch.zeros_like(std), std, signed_output=True)
+
+
+def tuned_taef2_decoder(plain: nn.Module) -> nn.Module:
+    """A copy of TAEF2's decoder ``plain`` (the hub's architecture and width) holding the receiver-tuned weights."""
+    import copy
+
+    from safetensors.torch import load_file
+
+    decoder = copy.deepcopy(plain)
+    state = load_file(str(WEIGHTS_DIR / f"{TAEF2_TUNED}.safetensors"))  # fp16 on disk
+    try:
+        decoder.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as exc:
+        raise ValueError(f"{TAEF2_TUNED} does not fit this TAEF2 decoder: {str(exc).splitlines()[0]}") from None
+    return decoder.eval().requires_grad_(False)
 
 
 @lru_cache(maxsize=2)
@@ -114,21 +136,25 @@ def transmit_codec(codec: str) -> str:
     registry name) gets: TAEF2's, or the embedded transmitter's."""
     from shared.codecs.frames import LATENT_CODEC
 
-    return TAEF2 if codec == TAEF2 else LATENT_CODEC
+    return TAEF2 if codec in (TAEF2, TAEF2_TUNED) else LATENT_CODEC
 
 
 @lru_cache(maxsize=4)
-def jscc_decoder_at(jscc_weights: str, codec: str, precision: str, device: str) -> nn.Module:
-    """The latent JSCC's :class:`LatentJsccDecoder` at ``precision`` on ``device`` (int8 calibrated on the chain)."""
-    return at_precision(LatentJsccDecoder(load_latent_jscc(jscc_weights)), precision, device,
-                        lambda: calibration(transmit_codec(codec), jscc_weights)[0])
+def jscc_decoder_at(jscc_weights: str, codec: str, precision: str, device: str, compile_it: bool = False) -> nn.Module:
+    """The latent JSCC's :class:`LatentJsccDecoder` at ``precision`` on ``device`` (int8 calibrated on the chain),
+    under torch.compile with ``compile_it``."""
+    net = at_precision(LatentJsccDecoder(load_latent_jscc(jscc_weights)), precision, device,
+                       lambda: calibration(transmit_codec(codec), jscc_weights)[0])
+    return maybe_compiled(net, compile_it, device)
 
 
 @lru_cache(maxsize=4)
-def pixel_decoder_at(codec: str, jscc_weights: str, precision: str, device: str) -> nn.Module:
-    """``codec``'s :class:`PixelDecoder` at ``precision`` on ``device`` (int8 calibrated on decoded latents)."""
-    return at_precision(pixel_decoder_fp32(codec, jscc_weights), precision, device,
-                        lambda: calibration(transmit_codec(codec), jscc_weights)[1])
+def pixel_decoder_at(codec: str, jscc_weights: str, precision: str, device: str, compile_it: bool = False) -> nn.Module:
+    """``codec``'s :class:`PixelDecoder` at ``precision`` on ``device`` (int8 calibrated on decoded latents),
+    under torch.compile with ``compile_it``."""
+    net = at_precision(pixel_decoder_fp32(codec, jscc_weights), precision, device,
+                       lambda: calibration(transmit_codec(codec), jscc_weights)[1])
+    return maybe_compiled(net, compile_it, device)
 
 
 @lru_cache(maxsize=4)

@@ -68,6 +68,7 @@ from shared.schemes.base import (
     Transmit,
     register,
 )
+from shared.sideinfo.bundle import BundleError, pack_parts, unpack_parts
 from shared.sideinfo.image_fit import decode_image
 from shared.sideinfo.lowres import LowResConfig, encode_lowres
 from shared.sideinfo.maps import MapDecodeError, block_any, decode_map, encode_map, upsample
@@ -99,6 +100,7 @@ HUB_DEFAULTS = {  # scheme -> (model, ControlNet): the public checkpoints each s
     "full": ("stable-diffusion-v1-5/stable-diffusion-inpainting", "lllyasviel/sd-controlnet-seg"),
 }
 REUSED = ("map", "caption")  # parts not re-sent while unchanged
+BUNDLE = "side"  # the payload that carries every digital part of a frame when bundle=true
 GENERATOR = "semantic_diffusion"  # shared/weights/<name>.safetensors
 DECODER = "lrisc-latent-ae"  # the latent decoder the generator was trained through
 ENCODER = "latent-conv-ae"  # the latent codec's encoder: key latents, and spic's starting latent
@@ -114,6 +116,9 @@ class SemanticParams(SchemeParams):
     guidance: float = Field(default=1.0, ge=0, le=10)  # classifier-free guidance scale; 1 = one UNet call per step
     seed: int = Field(default=0, ge=0)  # sampling noise: the same side information gives the same picture
     reuse: bool = True  # map and caption are not re-sent while unchanged (video); False sends them every frame
+    # the digital parts as one LDPC message ("side", one CRC): each message pads to whole blocks, so keyregion's three
+    # ~70-byte parts take two blocks instead of three; False sends each part alone (a lost one loses only itself)
+    bundle: bool = True
     # QPSK r 1/2 (threshold ~1 dB on AWGN, 6 dB below the digital baseline's 16-QAM) in 128-byte blocks:
     # the side information is small, so the most robust common MCS costs few channel uses, and little padding
     link: LinkConfig = LinkConfig(modulation="qpsk", ldpc_k=1024)
@@ -195,6 +200,12 @@ def unpack_key(rx: Received, n_values: int, repeat: int, scale: float) -> np.nda
     return np.stack([c.real, c.imag], 1).reshape(-1)[:n_values].astype(np.float32)
 
 
+def sent_parts(encoded: Encoded) -> set[str]:
+    """The parts a coded frame carries: its own payloads and the digital parts inside its bundle (by their byte counts)."""
+    bundled = {k[: -len("_bytes")] for k in encoded.info if k.endswith("_bytes")}
+    return {p.name for p in encoded.payloads if p.name != BUNDLE} | bundled
+
+
 def scheme_parts(scheme: str, codec: str) -> tuple[str, ...]:
     """The parts ``scheme`` sends with latent codec ``codec``."""
     return (TAEF2_PARTS if codec == "taef2" else SCHEME_PARTS)[scheme]
@@ -269,7 +280,11 @@ class SemanticTransmit(Transmit):
             text = self.analysed["caption"]
             if self._send("caption", text):
                 digital["caption"] = encode_text(text)
-        payloads += [Payload(name, "digital", transmit(data, p.link), bits=8 * len(data)) for name, data in digital.items()]
+        if p.bundle and digital:
+            data = pack_parts(digital)
+            payloads.append(Payload(BUNDLE, "digital", transmit(data, p.link), bits=8 * len(data)))
+        else:
+            payloads += [Payload(name, "digital", transmit(data, p.link), bits=8 * len(data)) for name, data in digital.items()]
         info |= {f"{n}_bytes": len(d) for n, d in digital.items()}
         return Encoded(payloads=payloads, info=info)
 
@@ -285,8 +300,29 @@ class SemanticReceive(Receive):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.held = ReuseReceiver()
         self.lost: dict[str, int] = {}  # parts that failed their CRC (or would not decode), by name
+        self.bundled: dict[str, bytes] | None = {}  # this frame's bundle, by part; None: lost ({} without a bundle)
+
+    def _open_bundle(self, payloads: dict[str, Received]) -> None:
+        """This frame's bundled parts, decoded once (before any part is read)."""
+        self.bundled = {}
+        if BUNDLE not in payloads:
+            return
+        data = self._digital(BUNDLE, payloads)
+        try:
+            self.bundled = unpack_parts(data) if data is not None else None
+        except BundleError:
+            self._lose(BUNDLE)
+            self.bundled = None
+
+    def _sent(self, name: str, payloads: dict[str, Received]) -> bool:
+        """Whether this frame carries ``name`` (a lost bundle may have: its parts count as sent and lost)."""
+        if BUNDLE in payloads:
+            return self.bundled is None or name in self.bundled
+        return name in payloads
 
     def _digital(self, name: str, payloads: dict[str, Received]) -> bytes | None:
+        if name != BUNDLE and BUNDLE in payloads:
+            return self.bundled.get(name) if self.bundled is not None else None
         rx = payloads.get(name)
         if rx is None:
             return None
@@ -301,7 +337,7 @@ class SemanticReceive(Receive):
 
     def _held(self, name: str, payloads: dict[str, Received], decode) -> object | None:
         """A reused part: this frame's value, the held one when the frame omits it, None when it was lost."""
-        if name not in payloads:
+        if not self._sent(name, payloads):
             return self.held.update(name, None)
         data = self._digital(name, payloads)
         try:
@@ -338,6 +374,7 @@ class SemanticReceive(Receive):
         """The scheme's parts as decoded this frame (or held): ``lowres`` (h, w, 3) uint8 at its coded size,
         ``labels`` (H, W), ``key`` (latents (1, L, gh, gw), mask (1, 1, gh, gw)), ``caption`` str; None where lost."""
         parts = scheme_parts(self.scheme, self.params.codec)
+        self._open_bundle(payloads)
         got: dict = {}
         if "lowres" in parts:
             f = self.params.lowres().factor
@@ -442,4 +479,4 @@ def register_semantic(name: str, params: type[SemanticParams], help: str) -> Sch
     transmit = type(f"{name.title()}Transmit", (SemanticTransmit,), {"scheme": name})
     receive = type(f"{name.title()}Receive", (SemanticReceive,), {"scheme": name})
     return register(SchemeSpec(name=name, help=help, params=params, transmit=transmit, receive=receive,
-                               payload_names=tuple(dict.fromkeys(SCHEME_PARTS[name] + TAEF2_PARTS[name]))))
+                               payload_names=tuple(dict.fromkeys(SCHEME_PARTS[name] + TAEF2_PARTS[name] + (BUNDLE,)))))

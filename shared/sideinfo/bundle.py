@@ -10,8 +10,15 @@
 
 Each part is its own byte string, so a part can be left out of a frame when
 :class:`~shared.sideinfo.reuse.ReuseSender` says it has not changed.
+
+:func:`pack_parts` joins a frame's parts into one byte string, so that they travel as one LDPC message
+(one CRC): each message pads to whole LDPC blocks, so three parts of ~70 bytes take three 128-byte
+blocks alone and two together. Layout: per part, ``id (1 byte, its index in PARTS) | length (uint32 LE) |
+bytes``, in any order, each id at most once; :func:`unpack_parts` checks every field against the data.
 """
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
@@ -21,6 +28,37 @@ from shared.sideinfo.maps import decode_map, encode_map
 from shared.sideinfo.text import decode_text, encode_text
 
 PARTS = ("map", "classes", "mask", "caption", "lowres")
+_ENTRY = struct.Struct("<BI")  # part id, length
+
+
+class BundleError(ValueError):
+    """Packed side information that does not parse (a forged or corrupted message)."""
+
+
+def pack_parts(parts: dict[str, bytes]) -> bytes:
+    """Part name -> bytes (names from :data:`PARTS`) -> one byte string."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"no side-information part(s) {sorted(unknown)}; known: {', '.join(PARTS)}")
+    return b"".join(_ENTRY.pack(PARTS.index(name), len(data)) + data for name, data in parts.items())
+
+
+def unpack_parts(data: bytes) -> dict[str, bytes]:
+    """Inverse of :func:`pack_parts`; raises :class:`BundleError` on anything it would not make."""
+    out: dict[str, bytes] = {}
+    at = 0
+    while at < len(data):
+        if at + _ENTRY.size > len(data):
+            raise BundleError(f"truncated entry header at byte {at}")
+        part, length = _ENTRY.unpack_from(data, at)
+        at += _ENTRY.size
+        if part >= len(PARTS) or PARTS[part] in out:
+            raise BundleError(f"part id {part} unknown or repeated")
+        if at + length > len(data):
+            raise BundleError(f"part {PARTS[part]} claims {length} bytes, {len(data) - at} left")
+        out[PARTS[part]] = data[at : at + length]
+        at += length
+    return out
 
 
 def encode_parts(frame: np.ndarray, segmentation: Segmentation | None = None, key_mask: np.ndarray | None = None,

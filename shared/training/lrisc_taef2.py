@@ -225,9 +225,12 @@ class Validator:
         return (y * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
     @torch.no_grad()
-    def __call__(self, net: LatentJSCC, cfg: TrainConfig) -> dict[str, float]:
+    def __call__(self, net: LatentJSCC, cfg: TrainConfig, decoder: torch.nn.Module | None = None) -> dict[str, float]:
+        """``decoder``: the pixel decoder to judge (TAEF2's own unless given; the decoder stage passes its copy)."""
         net.eval()
-        decoder = frozen_codec().net.decoder
+        tuned = decoder
+        decoder = decoder if decoder is not None else frozen_codec().net.decoder
+        decoder.eval()
         gen = torch.Generator().manual_seed(1234)
         b, _, h, w = self.z_n.shape
         scores: dict[str, float] = {"codec_psnr": self.ceiling}
@@ -245,7 +248,7 @@ class Validator:
             cbr = round(1 / (k / (2 * 3 * 16 * 16)))
             scores[f"psnr_cbr{cbr}"] = float(np.mean(psnrs))
             scores[f"effnet_cbr{cbr}"] = float(np.mean(dists))
-        net.train()
+        (tuned if tuned is not None else net).train()  # whichever is being trained
         return scores
 
 
@@ -520,8 +523,21 @@ codec_psnr is TAEF2 alone (no channel); psnr/effnet per CBR are means over {list
     return path
 
 
+def train_decoder(*args) -> None:
+    from shared.training import receiver_decoder  # it builds on this module
+
+    receiver_decoder.train(*args)
+
+
+def export_decoder(*args) -> Path:
+    from shared.training import receiver_decoder
+
+    return receiver_decoder.export(*args)
+
+
 STAGES = {"jscc": (WEIGHT_NAME, train, export), "entropy": (ENTROPY_NAME, train_entropy, export_entropy),
-          "diffusion": (DIFFUSION_NAME, train_diffusion, export_diffusion)}  # stage -> (weights name, trainer, exporter)
+          "diffusion": (DIFFUSION_NAME, train_diffusion, export_diffusion),
+          "decoder": ("lrisc_taef2_decoder", train_decoder, export_decoder)}  # stage -> (weights name, trainer, exporter)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -531,9 +547,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="latent cache root (default: %(default)s)")
     p.add_argument("--short-side", type=int, default=SHORT_SIDE, help="which cache scale to train on (default: %(default)s)")
     p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/<weights name>")
-    p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3; 2e-4 for the diffusion stage)")
-    p.add_argument("--batch", type=int, default=TrainConfig.batch, help="latent crops per step (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"total steps, the cosine schedule's length (default: {TrainConfig.steps}; 3000 for the decoder stage)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default: 1e-3; 2e-4 for the diffusion stage, 1e-4 for the decoder stage)")
+    p.add_argument("--batch", type=int, default=None,
+                   help=f"latent crops per step (default: {TrainConfig.batch}; 4 for the decoder stage)")
     add_run_args(p, minutes=60.0, ckpt_every=500)
     args = p.parse_args(argv)
 
@@ -546,11 +565,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
             exporter(ckpt_dir, args.out_dir, args.note)
             return 0
-        if args.stage == "diffusion" and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
-            raise UsageError(f"the diffusion stage needs the exported JSCC: {PROG} --stage jscc, then --export")
+        if args.stage in ("diffusion", "decoder") and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
+            raise UsageError(f"the {args.stage} stage needs the exported JSCC: {PROG} --stage jscc, then --export")
         cache = LatentCache(cache_dir(args.cache_dir, CODEC, args.short_side))
-        lr = args.lr if args.lr is not None else (2e-4 if args.stage == "diffusion" else 1e-3)  # as the embedded generator
-        cfg = replace(TrainConfig(), steps=args.steps, lr=lr, batch=args.batch)
+        if args.stage == "decoder":
+            from shared.training.receiver_decoder import stage_config
+
+            cfg = stage_config(TrainConfig(), args.steps, args.lr, args.batch)
+        else:
+            lr = args.lr if args.lr is not None else (2e-4 if args.stage == "diffusion" else 1e-3)  # as the embedded generator
+            cfg = replace(TrainConfig(), steps=args.steps or TrainConfig.steps, lr=lr, batch=args.batch or TrainConfig.batch)
         command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
         trainer(cache, ckpt_dir, cfg, args.minutes, args.ckpt_every, args.log_every, command)
         return 0
