@@ -185,3 +185,39 @@ def test_the_receiver_tuned_decoder_is_used_where_it_ships(taef2_here):
     lrisc_nets.pixel_decoder_at.cache_clear()
     with pytest.raises(ValueError, match="does not fit"):
         lrisc_nets.pixel_decoder_fp32(lrisc_nets.TAEF2_TUNED, lrisc.TAEF2_JSCC)
+
+
+def test_the_decoder_and_joint_stages_train_export_and_ship(taef2_here, tmp_path, monkeypatch):
+    """semcom train lrisc-taef2 --stage decoder, then --stage joint: two steps each on a tiny cache, export; the
+    receiver then decodes with the tuned decoder, and the joint export replaces the JSCC too."""
+    from shared.training import receiver_decoder
+
+    root = tmp_path / "cache"
+    folder = root / "taef2-s256"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    index = {}
+    for i in range(3):
+        np.save(folder / f"k{i}.npy", rng.standard_normal((32, 16, 16)).astype(np.float16) * 0.05, allow_pickle=False)
+        index[f"k{i}"] = {"source": f"photo{i}.jpg", "shape": [32, 16, 16]}
+    (folder / "index.json").write_text(json.dumps(index))
+    (folder / "stats.json").write_text(json.dumps({"mean": [0.0] * 32, "std": [0.05] * 32, "data": "test", "codec": "taef2",
+                                                   "short_side": 256}))
+    for module in (lrisc_taef2, receiver_decoder):
+        monkeypatch.setattr(module, "WEIGHTS_DIR", taef2_here)
+    lrisc_taef2.frozen_codec.cache_clear()
+    common = ["--cache-dir", str(root), "--steps", "2", "--batch", "2", "--ckpt-every", "2", "--minutes", "5",
+              "--out-dir", str(taef2_here)]
+    assert lrisc_taef2.main(["--stage", "joint", "--ckpt-dir", str(tmp_path / "j"), *common]) == 2  # needs the decoder first
+    for stage in ("decoder", "joint"):
+        ckpt = ["--stage", stage, "--ckpt-dir", str(tmp_path / stage), *common]
+        assert lrisc_taef2.main(ckpt) == 0 and lrisc_taef2.main([*ckpt, "--export"]) == 0
+        assert (taef2_here / f"{receiver_decoder.DECODER_NAME}.md").read_text().count("| JSCC and decoder tuned together |") == (stage == "joint")
+    card = (taef2_here / f"{lrisc.TAEF2_JSCC}.md").read_text()
+    assert card.count(receiver_decoder.JOINT_SECTION) == 1
+    for cache in (latent_jscc.load_latent_jscc, latent_jscc.latent_normalisation, *lrisc_nets.CACHES):
+        cache.cache_clear()
+    assert lrisc.LriscParams().decoder == "tuned"
+    out, header, _ = round_trip({})
+    assert out.shape == FRAME.shape and header.scheme_params["decoder"] == "tuned"
+    lrisc_taef2.frozen_codec.cache_clear()

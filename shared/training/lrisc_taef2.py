@@ -227,9 +227,9 @@ class Validator:
     @torch.no_grad()
     def __call__(self, net: LatentJSCC, cfg: TrainConfig, decoder: torch.nn.Module | None = None) -> dict[str, float]:
         """``decoder``: the pixel decoder to judge (TAEF2's own unless given; the decoder stage passes its copy)."""
-        net.eval()
-        tuned = decoder
         decoder = decoder if decoder is not None else frozen_codec().net.decoder
+        modes = [(m, m.training) for m in (net, decoder)]  # restored after: whichever of them is training
+        net.eval()
         decoder.eval()
         gen = torch.Generator().manual_seed(1234)
         b, _, h, w = self.z_n.shape
@@ -248,7 +248,8 @@ class Validator:
             cbr = round(1 / (k / (2 * 3 * 16 * 16)))
             scores[f"psnr_cbr{cbr}"] = float(np.mean(psnrs))
             scores[f"effnet_cbr{cbr}"] = float(np.mean(dists))
-        (tuned if tuned is not None else net).train()  # whichever is being trained
+        for module, training in modes:
+            module.train(training)
         return scores
 
 
@@ -535,9 +536,22 @@ def export_decoder(*args) -> Path:
     return receiver_decoder.export(*args)
 
 
+def train_joint(*args) -> None:
+    from shared.training import receiver_decoder
+
+    receiver_decoder.train_joint(*args)
+
+
+def export_joint(*args) -> Path:
+    from shared.training import receiver_decoder
+
+    return receiver_decoder.export_joint(*args)
+
+
 STAGES = {"jscc": (WEIGHT_NAME, train, export), "entropy": (ENTROPY_NAME, train_entropy, export_entropy),
           "diffusion": (DIFFUSION_NAME, train_diffusion, export_diffusion),
-          "decoder": ("lrisc_taef2_decoder", train_decoder, export_decoder)}  # stage -> (weights name, trainer, exporter)
+          "decoder": ("lrisc_taef2_decoder", train_decoder, export_decoder),
+          "joint": ("lrisc_taef2_joint", train_joint, export_joint)}  # stage -> (weights name, trainer, exporter)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,10 +579,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
             exporter(ckpt_dir, args.out_dir, args.note)
             return 0
-        if args.stage in ("diffusion", "decoder") and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
+        if args.stage in ("diffusion", "decoder", "joint") and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
             raise UsageError(f"the {args.stage} stage needs the exported JSCC: {PROG} --stage jscc, then --export")
+        if args.stage == "joint" and not (WEIGHTS_DIR / "lrisc_taef2_decoder.safetensors").is_file():
+            raise UsageError(f"the joint stage starts from the tuned decoder: {PROG} --stage decoder, then --export")
         cache = LatentCache(cache_dir(args.cache_dir, CODEC, args.short_side))
-        if args.stage == "decoder":
+        if args.stage in ("decoder", "joint"):
             from shared.training.receiver_decoder import stage_config
 
             cfg = stage_config(TrainConfig(), args.steps, args.lr, args.batch)
