@@ -31,11 +31,10 @@ from safetensors.torch import load_file, save_file
 
 from shared.bench.hardware import cpu_model
 from shared.nets.latent_jscc import latent_normalisation
-from shared.nets.weights_file import WEIGHTS_DIR
+from shared.nets.weights_file import WEIGHTS_DIR, save_configured
 from shared.training.latent_cache import LatentBatches, LatentCache
 from shared.training.loop import curve_rows, fit
 from shared.training.lrisc import effnet_distance
-from shared.nets.weights_file import save_configured
 from shared.training.lrisc_taef2 import (
     WEIGHT_NAME,
     Normaliser,
@@ -48,7 +47,6 @@ from shared.training.lrisc_taef2 import (
 )
 
 DECODER_NAME = "lrisc_taef2_decoder"
-JOINT_NAME = "lrisc_taef2_joint"  # the joint stage's checkpoint folder (out/<name>); it exports both weights
 LAT_WEIGHT = 0.1  # joint stage: the latent MSE (~0.36) at a tenth, under the pixel terms (~0.2), present so z_hat stays a TAEF2 latent
 JOINT_SECTION = "## Fine-tuned end to end with the receiver's decoder"  # the JSCC card's section the joint export rewrites
 DEFAULTS = {"steps": 3000, "batch": 4, "lr": 1e-4, "warmup": 100}  # a fine-tune: few steps, small lr, 4 crops (~1 s a step on 2 threads)
