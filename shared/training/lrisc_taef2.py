@@ -557,7 +557,9 @@ STAGES = {"jscc": (WEIGHT_NAME, train, export), "entropy": (ENTROPY_NAME, train_
 def main(argv: list[str] | None = None) -> int:
     p = CliParser(prog=PROG, description="Train / export LRISC's latent JSCC in the TAEF2 latent space, from the "
                   "latent cache (build it first: semcom train cache --codec taef2 --data corpus:PATH).")
-    p.add_argument("--stage", choices=tuple(STAGES), default="jscc", help="which part to train or export (default: %(default)s)")
+    p.add_argument("--stage", choices=tuple(STAGES), default="jscc", help="which part to train or export (default: %(default)s): entropy (the hyperprior), jscc, diffusion (after "
+                   "jscc), decoder (TAEF2's decoder tuned at the receiver, after jscc), joint (jscc and that decoder end to "
+                   "end, after decoder; its export replaces both)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="latent cache root (default: %(default)s)")
     p.add_argument("--short-side", type=int, default=SHORT_SIDE, help="which cache scale to train on (default: %(default)s)")
     p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/<weights name>")
