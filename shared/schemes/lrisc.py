@@ -65,7 +65,14 @@ from shared.schemes.base import (
     Transmit,
     register,
 )
-from shared.schemes.lrisc_nets import TAEF2, TAEF2_TUNED, denoiser_at, jscc_decoder_at, pixel_decoder_at
+from shared.schemes.lrisc_nets import (
+    TAEF2,
+    TAEF2_TUNED,
+    denoiser_at,
+    jscc_decoder_at,
+    pixel_decoder_at,
+    tuned_decoder_file,
+)
 
 PAYLOAD = "latent"
 LENGTHS = "lengths"  # the length map of content-adaptive frames (digital, exact)
@@ -143,7 +150,7 @@ class LriscParams(SchemeParams):
             data.setdefault("steps", int((WEIGHTS_DIR / f"{weights}.safetensors").is_file()))
             data.setdefault("strength", 1.0)  # unused: the receiver matches the noise level to the remaining error
         if codec == "taef2":
-            data.setdefault("decoder", "tuned" if (WEIGHTS_DIR / f"{TAEF2_TUNED}.safetensors").is_file() else "plain")
+            data.setdefault("decoder", "tuned" if tuned_decoder_file().is_file() else "plain")
         return data
 
     @model_validator(mode="after")
@@ -155,7 +162,7 @@ class LriscParams(SchemeParams):
             raise ValueError(f"jscc_weights={self.jscc_weights} is not a JSCC of codec {self.codec}")
         if (self.codec == "taef2") != self.diffusion_weights.startswith("lrisc_taef2"):
             raise ValueError(f"diffusion_weights={self.diffusion_weights} is not a generator of codec {self.codec}")
-        if self.codec == "taef2" and self.decoder == "tuned" and not (WEIGHTS_DIR / f"{TAEF2_TUNED}.safetensors").is_file():
+        if self.codec == "taef2" and self.decoder == "tuned" and not tuned_decoder_file().is_file():
             raise ValueError(f"decoder=tuned needs shared/weights/{TAEF2_TUNED}.safetensors (semcom train lrisc-taef2 "
                              "--stage decoder, then --export); decoder=plain decodes with TAEF2's own")
         self.max_maps()

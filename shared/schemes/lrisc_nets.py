@@ -10,6 +10,7 @@ trace, gets int8 linear layers (its convolutions stay fp32).
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,6 +74,11 @@ def pixel_decoder_fp32(codec: str, jscc_weights: str) -> PixelDecoder:
     return PixelDecoder(ae.decoder, torch.zeros_like(std), std, signed_output=True)
 
 
+def tuned_decoder_file() -> Path:
+    """Where the receiver-tuned TAEF2 decoder ships (``shared/weights/lrisc_taef2_decoder.safetensors``)."""
+    return WEIGHTS_DIR / f"{TAEF2_TUNED}.safetensors"
+
+
 def tuned_taef2_decoder(plain: nn.Module) -> nn.Module:
     """A copy of TAEF2's decoder ``plain`` (the hub's architecture and width) holding the receiver-tuned weights."""
     import copy
@@ -80,7 +86,7 @@ def tuned_taef2_decoder(plain: nn.Module) -> nn.Module:
     from safetensors.torch import load_file
 
     decoder = copy.deepcopy(plain)
-    state = load_file(str(WEIGHTS_DIR / f"{TAEF2_TUNED}.safetensors"))  # fp16 on disk
+    state = load_file(str(tuned_decoder_file()))  # fp16 on disk
     try:
         decoder.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as exc:

@@ -58,6 +58,7 @@ from shared.nets.entropy import EntropyConfig, Hyperprior, entropy_loss
 from shared.nets.jscc import SNR_RANGE_DB
 from shared.nets.latent_jscc import LatentJSCC, LatentJSCCConfig, load_latent_jscc_file
 from shared.nets.weights_file import WEIGHTS_DIR, save_configured
+from shared.schemes.lrisc_nets import TAEF2_TUNED, tuned_decoder_file
 from shared.training.data import add_run_args
 from shared.training.jscc import train_snrs
 from shared.training.latent import psnr, validation_images
@@ -524,40 +525,28 @@ codec_psnr is TAEF2 alone (no channel); psnr/effnet per CBR are means over {list
     return path
 
 
-def train_decoder(*args) -> None:
-    from shared.training import receiver_decoder  # it builds on this module
+def receiver_stage(function: str):
+    """A trainer or exporter of :mod:`shared.training.receiver_decoder` (the decoder and joint stages), imported when
+    run: that module builds on this one."""
+    def run(*args):
+        from shared.training import receiver_decoder
 
-    receiver_decoder.train(*args)
+        return getattr(receiver_decoder, function)(*args)
 
-
-def export_decoder(*args) -> Path:
-    from shared.training import receiver_decoder
-
-    return receiver_decoder.export(*args)
-
-
-def train_joint(*args) -> None:
-    from shared.training import receiver_decoder
-
-    receiver_decoder.train_joint(*args)
-
-
-def export_joint(*args) -> Path:
-    from shared.training import receiver_decoder
-
-    return receiver_decoder.export_joint(*args)
+    return run
 
 
 STAGES = {"jscc": (WEIGHT_NAME, train, export), "entropy": (ENTROPY_NAME, train_entropy, export_entropy),
           "diffusion": (DIFFUSION_NAME, train_diffusion, export_diffusion),
-          "decoder": ("lrisc_taef2_decoder", train_decoder, export_decoder),
-          "joint": ("lrisc_taef2_joint", train_joint, export_joint)}  # stage -> (weights name, trainer, exporter)
+          "decoder": (TAEF2_TUNED, receiver_stage("train"), receiver_stage("export")),
+          "joint": ("lrisc_taef2_joint", receiver_stage("train_joint"), receiver_stage("export_joint"))}  # stage -> (weights name, trainer, exporter)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = CliParser(prog=PROG, description="Train / export LRISC's latent JSCC in the TAEF2 latent space, from the "
                   "latent cache (build it first: semcom train cache --codec taef2 --data corpus:PATH).")
-    p.add_argument("--stage", choices=tuple(STAGES), default="jscc", help="which part to train or export (default: %(default)s): entropy (the hyperprior), jscc, diffusion (after "
+    p.add_argument("--stage", choices=tuple(STAGES), default="jscc",
+                   help="which part to train or export (default: %(default)s): entropy (the hyperprior), jscc, diffusion (after "
                    "jscc), decoder (TAEF2's decoder tuned at the receiver, after jscc), joint (jscc and that decoder end to "
                    "end, after decoder; its export replaces both)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="latent cache root (default: %(default)s)")
@@ -583,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.stage in ("diffusion", "decoder", "joint") and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
             raise UsageError(f"the {args.stage} stage needs the exported JSCC: {PROG} --stage jscc, then --export")
-        if args.stage == "joint" and not (WEIGHTS_DIR / "lrisc_taef2_decoder.safetensors").is_file():
+        if args.stage == "joint" and not tuned_decoder_file().is_file():
             raise UsageError(f"the joint stage starts from the tuned decoder: {PROG} --stage decoder, then --export")
         cache = LatentCache(cache_dir(args.cache_dir, CODEC, args.short_side))
         if args.stage in ("decoder", "joint"):

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from shared.bench.hardware import cpu_model
 from shared.nets.latent_jscc import latent_normalisation
 from shared.nets.weights_file import WEIGHTS_DIR, save_configured
+from shared.schemes.lrisc_nets import TAEF2_TUNED, tuned_taef2_decoder
 from shared.training.latent_cache import LatentBatches, LatentCache
 from shared.training.loop import curve_rows, fit
 from shared.training.lrisc import effnet_distance
@@ -46,7 +47,7 @@ from shared.training.lrisc_taef2 import (
     through_channel,
 )
 
-DECODER_NAME = "lrisc_taef2_decoder"
+DECODER_NAME = TAEF2_TUNED  # shared/weights/<name>: what lrisc's receiver loads for decoder=tuned
 LAT_WEIGHT = 0.1  # joint stage: the latent MSE (~0.36) at a tenth, under the pixel terms (~0.2), present so z_hat stays a TAEF2 latent
 JOINT_SECTION = "## Fine-tuned end to end with the receiver's decoder"  # the JSCC card's section the joint export rewrites
 DEFAULTS = {"steps": 3000, "batch": 4, "lr": 1e-4, "warmup": 100}  # a fine-tune: few steps, small lr, 4 crops (~1 s a step on 2 threads)
@@ -97,10 +98,11 @@ def train(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes: float, 
     """The decoder stage (the JSCC frozen) or, with ``joint``, the joint stage (both, from the shipped tuned decoder)."""
     torch.manual_seed(cfg.seed)
     norm, jscc = jscc_normaliser(), frozen_jscc()
-    decoder = tuned_copy()
     if joint:  # from the shipped tuned decoder (the command line checked it is there)
-        decoder = tuned_copy_shipped().requires_grad_(True)
+        decoder = tuned_taef2_decoder(frozen_codec().net.decoder).requires_grad_(True)
         jscc.requires_grad_(True).train()
+    else:
+        decoder = tuned_copy()
     model = ReceiverPair(jscc, decoder) if joint else decoder
     validator = Validator(norm)
     fit(f"lrisc-taef2 {'joint' if joint else 'decoder'}", "joint" if joint else "decoder", model,
@@ -132,7 +134,7 @@ def export(ckpt_dir: Path, out_dir: Path, note: str, joint: bool = False) -> Pat
     rows = {"TAEF2's own decoder, shipped JSCC": validator(shipped, cfg)}
     decoder = tuned_copy()
     if joint:
-        rows["shipped tuned decoder, shipped JSCC"] = validator(shipped, cfg, tuned_copy_shipped())
+        rows["shipped tuned decoder, shipped JSCC"] = validator(shipped, cfg, tuned_taef2_decoder(frozen_codec().net.decoder))
         pair = ReceiverPair(copy.deepcopy(shipped), decoder)  # the shipped architecture; the checkpoint's weights
         meta, val = read_checkpoint(ckpt_dir, pair)
         rows["TAEF2's own decoder, the jointly tuned JSCC"] = validator(pair.jscc, cfg)
@@ -206,18 +208,8 @@ def export_joint(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     return export(ckpt_dir, out_dir, note, joint=True)
 
 
-def tuned_copy_shipped() -> torch.nn.Module:
-    """The shipped tuned decoder (fp32, frozen)."""
-    decoder = tuned_copy()
-    decoder.load_state_dict({k: v.float() for k, v in load_file(str(weights_path())).items()})
-    return decoder.requires_grad_(False)
-
-
 def stage_config(cfg: TrainConfig, steps: int | None, lr: float | None, batch: int | None) -> TrainConfig:
     """This stage's :class:`TrainConfig`: its own defaults where the command line set nothing."""
     given = {"steps": steps, "lr": lr, "batch": batch}
     return replace(cfg, **{k: given.get(k) if given.get(k) is not None else v for k, v in DEFAULTS.items()})
 
-
-def weights_path() -> Path:
-    return WEIGHTS_DIR / f"{DECODER_NAME}.safetensors"
