@@ -166,7 +166,7 @@ Validation (scikit-image photos at 256x256, AWGN, one length everywhere, means o
 | step | wall s | pix | perc | lat | validation |
 | --- | --- | --- | --- | --- | --- |
 {curve_rows(meta, ("pix", "perc", "lat"))}
-""")
+""" + (f"\n{note}\n" if note else ""))  # the history of earlier joint runs, which this section replaces
     path = out_dir / f"{DECODER_NAME}.safetensors"
     save_file({k: v.detach().half().contiguous() for k, v in decoder.state_dict().items()}, path,
               metadata={"base": "taef2", "jscc": WEIGHT_NAME, "step": str(meta["step"]), "train": json.dumps(meta["train"]),
