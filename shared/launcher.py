@@ -250,19 +250,25 @@ class ServiceProcesses:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM (``kill``, ``docker stop``) stops the run exactly as Ctrl-C does."""
+def signals_as_stop(stop: threading.Event) -> Iterator[None]:
+    """Within the block, Ctrl-C (SIGINT) and SIGTERM (``kill``, ``docker stop``) set ``stop``, which the run checks
+    between polls; a second one raises KeyboardInterrupt (no more waiting). A KeyboardInterrupt raised at any bytecode
+    could land inside ``Popen.poll`` between its lock's acquire and its ``try`` and leave that lock held, and the
+    launcher's later ``wait`` on that service would then hang for ever."""
     def interrupt(_signum, _frame):
-        raise KeyboardInterrupt
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -285,7 +291,8 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
     up to ``restarts`` times: by the warm spare if ``standby`` (one waits, ready to become any of them).
     ``stop`` set (from another thread: the Python API) ends the run as Ctrl-C does."""
     outcome, failed, restarted = "done", None, []
-    with ServiceProcesses(verbose=verbose) as services, sigterm_as_interrupt():
+    stop = stop if stop is not None else threading.Event()
+    with ServiceProcesses(verbose=verbose) as services, signals_as_stop(stop):
         try:
             order = start_order(argv)
             for name in order:
@@ -293,8 +300,8 @@ def run_pipeline(argv: dict[str, list[str]], *, prog: str, timeout: float | None
             spare_due = time.monotonic() + SPARE_AFTER_S if standby and restarts else None
             deadline = None if timeout is None else time.monotonic() + timeout
             while any(services.procs[n].poll() is None for n in order):
-                if stop is not None and stop.is_set():
-                    raise KeyboardInterrupt
+                if stop.is_set():
+                    raise KeyboardInterrupt  # raised here, between polls, never inside one
                 if spare_due is not None and not services.spare_alive() and time.monotonic() >= spare_due:
                     services.start_spare()
                 failed = services.failed()

@@ -167,3 +167,20 @@ def test_lrisc_rate_policy_follows_the_fed_back_snr(tmp_path):
     assert by_seq[0]["symbols"] == 32 * 8  # no feedback yet: the most the stream may spend (CBR 1/48 at 64x64)
     assert by_seq[7]["symbols"] < by_seq[3]["symbols"]  # stop-and-wait: frame 7 follows frame 6's ack at 19 dB
     assert "adaptive rate" in proc.stdout
+
+
+def test_the_first_stop_signal_only_asks_and_the_second_insists():
+    """Ctrl-C and SIGTERM set the run's stop flag, checked between polls (a KeyboardInterrupt inside Popen.poll can
+    leave its lock held and hang the launcher's wait); a second signal raises, for a user who will not wait."""
+    from shared.launcher import signals_as_stop
+
+    stop = threading.Event()
+    before = signal.getsignal(signal.SIGINT)
+    with signals_as_stop(stop):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs between bytecodes of this thread
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is before  # restored on leaving
