@@ -187,12 +187,8 @@ def test_the_receiver_tuned_decoder_is_used_where_it_ships(taef2_here):
         lrisc_nets.pixel_decoder_fp32(lrisc_nets.TAEF2_TUNED, lrisc.TAEF2_JSCC)
 
 
-def test_the_decoder_and_joint_stages_train_export_and_ship(taef2_here, tmp_path, monkeypatch):
-    """semcom train lrisc-taef2 --stage decoder, then --stage joint: two steps each on a tiny cache, export; the
-    receiver then decodes with the tuned decoder, and the joint export replaces the JSCC too."""
-    from shared.training import receiver_decoder
-
-    root = tmp_path / "cache"
+def tiny_latent_cache(root):
+    """Three random 16x16 TAEF2-shaped latents as a latent cache at ``root`` (the trainers' input)."""
     folder = root / "taef2-s256"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -203,6 +199,71 @@ def test_the_decoder_and_joint_stages_train_export_and_ship(taef2_here, tmp_path
     (folder / "index.json").write_text(json.dumps(index))
     (folder / "stats.json").write_text(json.dumps({"mean": [0.0] * 32, "std": [0.05] * 32, "data": "test", "codec": "taef2",
                                                    "short_side": 256}))
+    return root
+
+
+def test_the_generator_stage_trains_the_one_step_the_receiver_takes():
+    """The training step's g = UNet(z_hat noised to t*, t*) is exactly the receiver's steps=1 sample at the matched level."""
+    from shared.generators.diffusion import ConditionalDenoiser, latent_guidance, make_scheduler, sample
+    from shared.training.receiver_generator import GENERATOR_CONFIG, one_step_timesteps
+
+    torch.manual_seed(0)
+    config = replace(GENERATOR_CONFIG, block_out_channels=(32, 32), attention_levels=(False, False))
+    model = ConditionalDenoiser(config).eval()
+    torch.nn.init.normal_(model.unet.conv_out.weight, std=0.1)  # leave the residual's zero start: the UNet must matter
+    sched = make_scheduler(config)
+    z_n = torch.randn(1, 32, 8, 8)
+    z_hat = z_n + 0.5 * torch.randn_like(z_n)  # remaining error ~0.25: a = 0.8
+    t = one_step_timesteps(z_hat, z_n, sched)
+    assert 0 < int(t) < config.train_timesteps // 2 and abs(float(sched.alphas_cumprod[t]) - 0.8) < 0.05
+    noise, cond = torch.randn_like(z_n), latent_guidance(z_hat, torch.tensor([[5.0]]))
+    with torch.no_grad():
+        trained = model(sched.add_noise(z_hat, noise, t), t, cond)
+    strength = lrisc_taef2.strength_for(lrisc_taef2.matched_alpha(float((z_hat - z_n).pow(2).mean())), sched)
+    received = sample(model, cond, tuple(z_hat.shape), steps=1, strength=strength, init=z_hat, noise=noise)
+    assert torch.allclose(trained, received, atol=1e-5) and not torch.allclose(received, z_hat, atol=1e-2)
+
+
+def test_the_generator_stage_trains_with_its_critic_exports_and_ships(taef2_here, tmp_path, monkeypatch):
+    """semcom train lrisc-taef2 --stage generator: two steps on a tiny cache (generator and critic in one checkpoint),
+    export as lrisc_taef2_diffusion (residual on z_hat, with its noise table); lrisc then samples it by default."""
+    from safetensors.torch import load_file, save_file
+
+    from shared.generators import diffusion
+    from shared.training import receiver_decoder, receiver_generator
+
+    root = tiny_latent_cache(tmp_path / "cache")
+    for module in (lrisc_taef2, receiver_decoder, diffusion):
+        monkeypatch.setattr(module, "WEIGHTS_DIR", taef2_here)
+    monkeypatch.setattr(receiver_generator, "GENERATOR_CONFIG", replace(
+        receiver_generator.GENERATOR_CONFIG, block_out_channels=(32, 32), attention_levels=(False, False), train_timesteps=100))
+    lrisc_taef2.frozen_codec.cache_clear()
+    decoder = lrisc_taef2.frozen_codec().net.decoder
+    save_file({k: v.half() for k, v in decoder.state_dict().items()}, taef2_here / f"{lrisc.TAEF2_TUNED}.safetensors")
+    ckpt = ["--stage", "generator", "--ckpt-dir", str(tmp_path / "g"), "--cache-dir", str(root), "--steps", "2",
+            "--batch", "2", "--ckpt-every", "2", "--minutes", "5", "--out-dir", str(taef2_here)]
+    assert lrisc_taef2.main(ckpt) == 0
+    state = load_file(tmp_path / "g" / "model.safetensors")
+    assert any(k.startswith("critic.") for k in state) and any(k.startswith("generator.") for k in state)
+    val = json.loads((tmp_path / "g" / "state.json").read_text())["history"][-1]["val"]
+    assert {"effnet_snr0_steps0_tuned", "effnet_snr0_steps1_tuned", "psnr_snr20_steps1_plain"} <= set(val)
+    assert lrisc_taef2.main([*ckpt, "--export"]) == 0
+    model = diffusion.load_denoiser_file(taef2_here / f"{lrisc.TAEF2_DIFFUSION}.safetensors")
+    assert model.config.residual == "z_hat"
+    for cache in (*lrisc_nets.CACHES, lrisc.alpha_table):
+        cache.cache_clear()
+    assert lrisc.LriscParams().steps == 1  # the generator ships: the receiver samples it
+    out, header, _ = round_trip({})
+    assert out.shape == FRAME.shape and header.scheme_params["steps"] == 1
+    lrisc_taef2.frozen_codec.cache_clear()
+
+
+def test_the_decoder_and_joint_stages_train_export_and_ship(taef2_here, tmp_path, monkeypatch):
+    """semcom train lrisc-taef2 --stage decoder, then --stage joint: two steps each on a tiny cache, export; the
+    receiver then decodes with the tuned decoder, and the joint export replaces the JSCC too."""
+    from shared.training import receiver_decoder
+
+    root = tiny_latent_cache(tmp_path / "cache")
     for module in (lrisc_taef2, receiver_decoder):
         monkeypatch.setattr(module, "WEIGHTS_DIR", taef2_here)
     lrisc_taef2.frozen_codec.cache_clear()

@@ -161,6 +161,16 @@ def make_scheduler(config: DenoiserConfig):
                          prediction_type="sample", clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing")
 
 
+def sampling_timesteps(sched, steps: int, strength: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The DDIM timesteps :func:`sample` runs for ``steps`` at ``strength`` (also sets them on ``sched``): with
+    strength s < 1 the last ``steps`` of a schedule spaced so that they cover the last s of the training steps."""
+    strength = min(max(strength, 1e-3), 1.0)
+    train_t = sched.config.num_train_timesteps
+    steps = max(1, min(steps, math.floor(strength * train_t)))  # no more steps than timesteps below the start level
+    sched.set_timesteps(min(train_t, max(1, math.ceil(steps / strength))), device=device)
+    return sched.timesteps[-steps:] if strength < 1 else sched.timesteps
+
+
 @torch.no_grad()
 def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...], steps: int = 4,
            guidance: float = 1.0, strength: float = 1.0, init: torch.Tensor | None = None, eta: float = 0.0,
@@ -194,11 +204,7 @@ def sample(model: ConditionalDenoiser, cond: Conditions, shape: tuple[int, ...],
         return out[..., : shape[-2], : shape[-1]]
     p = next(model.parameters())
     sched = make_scheduler(model.config)
-    strength = min(max(strength, 1e-3), 1.0)
-    train_t = sched.config.num_train_timesteps
-    steps = max(1, min(steps, math.floor(strength * train_t)))  # no more steps than timesteps below the start level
-    sched.set_timesteps(min(train_t, max(1, math.ceil(steps / strength))), device=p.device)
-    timesteps = sched.timesteps[-steps:] if strength < 1 else sched.timesteps  # (steps,)
+    timesteps = sampling_timesteps(sched, steps, strength, p.device)  # (steps,)
     noise = (torch.randn(shape, generator=generator, device="cpu") if noise is None else noise).to(p.device, p.dtype)
     if strength < 1 and init is not None:
         x = sched.add_noise(init.to(p.dtype), noise, timesteps[:1])  # (B, L, h, w)

@@ -102,6 +102,7 @@ class TrainConfig:
     pixel_weight: float = 20.0  # pixel MSE (~0.003) against latent MSE (~0.1)
     perceptual_weight: float = 0.1  # effnet_dist (~0.3) against latent MSE: present, not dominant
     p_drop: float = 0.1  # diffusion stage: condition dropout (classifier-free guidance)
+    adversarial_weight: float = 0.05  # generator stage: the critic's hinge term (~1) against the latent MSE (~0.2): a push, not a takeover
     seed: int = 0  # reproducible crops, rates, channel and init
 
 
@@ -364,10 +365,12 @@ def train_diffusion(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minute
         validate, LatentBatches(cache, cfg.batch, cfg.crop), ckpt_dir, cfg, minutes, ckpt_every, log_every, command)
 
 
-def read_checkpoint(ckpt_dir: Path, model: torch.nn.Module) -> tuple[dict, dict[str, float]]:
-    """Load ``model`` from the latest checkpoint; -> (its state.json, its last validation)."""
+def read_checkpoint(ckpt_dir: Path, model: torch.nn.Module, prefix: str = "") -> tuple[dict, dict[str, float]]:
+    """Load ``model`` from the latest checkpoint (its entries under ``prefix``, where the checkpoint holds more than
+    ``model``); -> (its state.json, its last validation)."""
     meta = json.loads((ckpt_dir / "state.json").read_text())
-    model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
+    state = load_file(ckpt_dir / "model.safetensors")
+    model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
     return meta, next(h["val"] for h in reversed(meta["history"]) if "val" in h)
 
 
@@ -377,10 +380,12 @@ def cache_normaliser(meta: dict) -> tuple[dict, Normaliser]:
     return stats, Normaliser(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
 
 
-def export_diffusion(ckpt_dir: Path, out_dir: Path, note: str) -> Path:
-    """``<out_dir>/lrisc_taef2_diffusion.safetensors`` with the matched-noise table, and its model card."""
-    model = ConditionalDenoiser(DIFFUSION_CONFIG)
-    meta, val = read_checkpoint(ckpt_dir, model)
+def export_diffusion(ckpt_dir: Path, out_dir: Path, note: str, config: DenoiserConfig = DIFFUSION_CONFIG,
+                     prefix: str = "") -> Path:
+    """``<out_dir>/lrisc_taef2_diffusion.safetensors`` with the matched-noise table, and its model card (``config`` and
+    ``prefix``: the generator stage's residual UNet, stored beside its critic)."""
+    model = ConditionalDenoiser(config)
+    meta, val = read_checkpoint(ckpt_dir, model, prefix)
     cfg = TrainConfig(**meta["train"])
     _, norm = cache_normaliser(meta)
     errors = remaining_error(frozen_jscc(), Validator(norm).z_n, cfg)
@@ -536,8 +541,19 @@ def receiver_stage(function: str):
     return run
 
 
+def generator_stage(function: str):
+    """A trainer or exporter of :mod:`shared.training.receiver_generator` (the adversarial one-step generator)."""
+    def run(*args):
+        from shared.training import receiver_generator
+
+        return getattr(receiver_generator, function)(*args)
+
+    return run
+
+
 STAGES = {"jscc": (WEIGHT_NAME, train, export), "entropy": (ENTROPY_NAME, train_entropy, export_entropy),
           "diffusion": (DIFFUSION_NAME, train_diffusion, export_diffusion),
+          "generator": (DIFFUSION_NAME, generator_stage("train"), generator_stage("export")),
           "decoder": (TAEF2_TUNED, receiver_stage("train"), receiver_stage("export")),
           "joint": ("lrisc_taef2_joint", receiver_stage("train_joint"), receiver_stage("export_joint"))}  # stage -> (weights name, trainer, exporter)
 
@@ -547,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
                   "latent cache (build it first: semcom train cache --codec taef2 --data corpus:PATH).")
     p.add_argument("--stage", choices=tuple(STAGES), default="jscc",
                    help="which part to train or export (default: %(default)s): entropy (the hyperprior), jscc, diffusion (after "
-                   "jscc), decoder (TAEF2's decoder tuned at the receiver, after jscc), joint (jscc and that decoder end to "
+                   "jscc), generator (the diffusion generator trained for the receiver's one step with an adversarial critic, "
+                   "after jscc; its export replaces diffusion's), decoder (TAEF2's decoder tuned at the receiver, after jscc), joint (jscc and that decoder end to "
                    "end, after decoder; its export replaces both)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="latent cache root (default: %(default)s)")
     p.add_argument("--short-side", type=int, default=SHORT_SIDE, help="which cache scale to train on (default: %(default)s)")
@@ -558,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="peak learning rate (default: 1e-3; 2e-4 for the diffusion stage, 1e-4 for the decoder stage)")
     p.add_argument("--batch", type=int, default=None,
                    help=f"latent crops per step (default: {TrainConfig.batch}; 4 for the decoder stage)")
+    p.add_argument("--adversarial-weight", type=float, default=TrainConfig.adversarial_weight,
+                   help="generator stage: weight of the critic's term (default: %(default)s; 0 = the one step trained by MSE alone)")
     add_run_args(p, minutes=60.0, ckpt_every=500)
     args = p.parse_args(argv)
 
@@ -570,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
             exporter(ckpt_dir, args.out_dir, args.note)
             return 0
-        if args.stage in ("diffusion", "decoder", "joint") and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
+        if args.stage in ("diffusion", "generator", "decoder", "joint") and not (WEIGHTS_DIR / f"{WEIGHT_NAME}.safetensors").is_file():
             raise UsageError(f"the {args.stage} stage needs the exported JSCC: {PROG} --stage jscc, then --export")
         if args.stage == "joint" and not tuned_decoder_file().is_file():
             raise UsageError(f"the joint stage starts from the tuned decoder: {PROG} --stage decoder, then --export")
@@ -580,8 +599,9 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = stage_config(TrainConfig(), args.steps, args.lr, args.batch)
         else:
-            lr = args.lr if args.lr is not None else (2e-4 if args.stage == "diffusion" else 1e-3)  # as the embedded generator
-            cfg = replace(TrainConfig(), steps=args.steps or TrainConfig.steps, lr=lr, batch=args.batch or TrainConfig.batch)
+            lr = args.lr if args.lr is not None else (2e-4 if args.stage in ("diffusion", "generator") else 1e-3)  # as the embedded generator
+            cfg = replace(TrainConfig(), steps=args.steps or TrainConfig.steps, lr=lr, batch=args.batch or TrainConfig.batch,
+                          adversarial_weight=args.adversarial_weight)
         command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
         trainer(cache, ckpt_dir, cfg, args.minutes, args.ckpt_every, args.log_every, command)
         return 0
