@@ -17,6 +17,7 @@ import numpy as np
 
 from shared.config import ChannelConfig
 from shared.generators.semantic_conditions import LATENT_FACTOR
+from shared.metrics.key_region import masked_psnr
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.registry.table import default_model, load_model
 from shared.sideinfo.maps import block_any, upsample
@@ -24,11 +25,6 @@ from shared.sources import skimage_photos, square_resize
 
 POINTS = (("keyregion", {}), ("full", {}), ("keyregion r2", {"key_repeat": 2}),
           *((f"lrisc cbr 1/{d}", {"cbr": 1 / d, "rate_policy": "fixed"}) for d in (192, 96, 48)))
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2)[mask].mean())
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
 
 
 def main() -> None:
@@ -53,7 +49,7 @@ def main() -> None:
                 out = FrameDecoder().decode(h, faded)
                 rows.append({"image": name, "point": label, "snr_db": snr, "symbols": header.n_symbols,
                              "key_fraction": round(float(key.mean()), 3),
-                             "psnr_key": round(psnr(out, frame, key), 2), "psnr_rest": round(psnr(out, frame, ~key), 2)})
+                             "psnr_key": round(masked_psnr(out, frame, key), 2), "psnr_rest": round(masked_psnr(out, frame, ~key), 2)})
                 print(json.dumps(rows[-1]), flush=True)
     summary = {}
     for label, _ in POINTS:

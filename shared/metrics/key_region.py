@@ -42,7 +42,14 @@ def _mask(frame_bytes: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     return upsample(block_any(_selector().select(frame, _segmenter().segment(frame)), CELL), CELL, *shape[:2])
 
 
-def _psnr(x: np.ndarray, y: np.ndarray, where: np.ndarray) -> float:
+def key_mask(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 original -> the (H, W) bool key mask these metrics score against (whole latent cells)."""
+    _selector(), _segmenter()  # unavailable here: raise with the reason
+    return _mask(np.ascontiguousarray(frame).tobytes(), frame.shape)
+
+
+def masked_psnr(x: np.ndarray, y: np.ndarray, where: np.ndarray) -> float:
+    """PSNR (dB, 8-bit) of two (H, W, 3) frames over the pixels where ``where`` (H, W) is true; NaN where none is."""
     if not where.any():
         return float("nan")
     mse = float(((x.astype(np.float64) - y.astype(np.float64)) ** 2)[where].mean())
@@ -54,7 +61,7 @@ def _key_psnr(x: torch.Tensor, y: torch.Tensor, inside: bool) -> torch.Tensor:
     out = []
     for a, b in zip(_frames(x), _frames(y)):
         mask = _mask(a.tobytes(), a.shape)
-        out.append(_psnr(a, b, mask if inside else ~mask))
+        out.append(masked_psnr(a, b, mask if inside else ~mask))
     return torch.tensor(out, dtype=torch.float64)
 
 

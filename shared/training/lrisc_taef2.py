@@ -380,11 +380,11 @@ def cache_normaliser(meta: dict) -> tuple[dict, Normaliser]:
     return stats, Normaliser(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
 
 
-def export_diffusion(ckpt_dir: Path, out_dir: Path, note: str, config: DenoiserConfig = DIFFUSION_CONFIG,
-                     prefix: str = "") -> Path:
-    """``<out_dir>/lrisc_taef2_diffusion.safetensors`` with the matched-noise table, and its model card (``config`` and
-    ``prefix``: the generator stage's residual UNet, stored beside its critic)."""
-    model = ConditionalDenoiser(config)
+def export_diffusion(ckpt_dir: Path, out_dir: Path, note: str, config: DenoiserConfig | None = None,
+                     prefix: str = "", loss: str = "", terms: tuple[str, ...] = ("lat",)) -> Path:
+    """``<out_dir>/lrisc_taef2_diffusion.safetensors`` with the matched-noise table, and its model card (``config``,
+    ``prefix``, ``loss`` and ``terms``: the generator stage's residual UNet, stored beside its critic, and its loss)."""
+    model = ConditionalDenoiser(config or DIFFUSION_CONFIG)  # the diffusion stage's, unless the generator stage's
     meta, val = read_checkpoint(ckpt_dir, model, prefix)
     cfg = TrainConfig(**meta["train"])
     _, norm = cache_normaliser(meta)
@@ -394,7 +394,9 @@ def export_diffusion(ckpt_dir: Path, out_dir: Path, note: str, config: DenoiserC
     path = out_dir / f"{DIFFUSION_NAME}.safetensors"
     save_denoiser(model, path, {"train": json.dumps(meta["train"]), "step": str(meta["step"]), "codec": CODEC,
                                 "alpha_table": json.dumps(table), "remaining_error": json.dumps(errors)})
-    curve = curve_rows(meta, ("lat",))
+    curve = curve_rows(meta, terms)
+    loss = loss or (f"MSE(z0, z_n) + on every {cfg.pixel_every}th step {cfg.pixel_weight:g} x MSE(D(z0), D(z)) + "
+                    f"{cfg.perceptual_weight:g} x effnet_dist(D(z0), D(z)); **perceptual loss: yes**; condition dropout {cfg.p_drop:g}")
     c = model.config
     (out_dir / f"{DIFFUSION_NAME}.md").write_text(f"""# Model card: `{DIFFUSION_NAME}`
 
@@ -408,7 +410,7 @@ parameters, {path.stat().st_size / 1e6:.2f} MB (fp16).
 | architecture | UNet2DModel, levels {list(c.block_out_channels)}, attention {list(c.attention_levels)}; {c.train_timesteps} timesteps, {c.beta_schedule} |
 | frozen | `{WEIGHT_NAME}` (the JSCC) and TAEF2 (madebyollin/taesd @ 5cccb12, MIT, SHA-256 pinned): its decoder is in the loss |
 | data | latent cache `{meta['cache']}` ({meta.get('cache_latents', '?')} latents of `{meta.get('data', '?')}`); corpus licences: `../shared/corpus/README.md` (most research-only) |
-| loss | MSE(z0, z_n) + on every {cfg.pixel_every}th step {cfg.pixel_weight:g} x MSE(D(z0), D(z)) + {cfg.perceptual_weight:g} x effnet_dist(D(z0), D(z)); **perceptual loss: yes**; condition dropout {cfg.p_drop:g} |
+| loss | {loss} |
 | remaining error var(z_hat - z_n), AWGN | {', '.join(f'{k} {v:.3f}' for k, v in errors.items())} |
 | steps done | {meta['step']} (batch {cfg.batch}), wall {meta['wall_s'] / 60:.1f} min on {meta.get('hardware', cpu_model())}, {meta.get('threads', 1)} thread(s) |
 | command | `{meta.get('command', '')}` (then `--export`) |
@@ -417,8 +419,8 @@ parameters, {path.stat().st_size / 1e6:.2f} MB (fp16).
 {', '.join(f'{k} {v:.3f}' for k, v in val.items())}
 
 ## Training curve
-| step | wall s | lat | validation |
-| --- | --- | --- | --- |
+| step | wall s | {' | '.join(terms)} | validation |
+| --- | --- | {' | '.join('---' for _ in terms)} | --- |
 {curve}
 """ + (f"\n## History\n{note}\n" if note else ""))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); validation {val}")
