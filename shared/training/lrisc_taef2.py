@@ -226,6 +226,19 @@ class Validator:
     def frames(y: torch.Tensor) -> np.ndarray:
         return (y * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
+    def received(self, net: LatentJSCC, cfg: TrainConfig, gen: torch.Generator, snr_db: float, maps: int = 32
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The validation latents through ``net`` over AWGN at ``snr_db`` with ``maps`` everywhere -> (z_hat, rx SNR)."""
+        b, _, h, w = self.z_n.shape
+        return through_channel(net, self.z_n, cfg, gen, snr_db=torch.full((b, 1), snr_db),
+                               maps=torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), maps),
+                               fading=torch.zeros(b, dtype=torch.bool))
+
+    def picture_scores(self, y: torch.Tensor) -> tuple[float, float]:
+        """(B, 3, H, W) decoded validation pictures in [0, 1] -> (mean PSNR dB, effnet_dist) against the photos."""
+        ref = torch.from_numpy(self.ref).permute(0, 3, 1, 2).float() / 255
+        return float(np.mean([psnr(a, c) for a, c in zip(self.ref, self.frames(y))])), float(effnet_distance(y, ref))
+
     @torch.no_grad()
     def __call__(self, net: LatentJSCC, cfg: TrainConfig, decoder: torch.nn.Module | None = None) -> dict[str, float]:
         """``decoder``: the pixel decoder to judge (TAEF2's own unless given; the decoder stage passes its copy)."""
@@ -234,17 +247,14 @@ class Validator:
         net.eval()
         decoder.eval()
         gen = torch.Generator().manual_seed(1234)
-        b, _, h, w = self.z_n.shape
         scores: dict[str, float] = {"codec_psnr": self.ceiling}
         for k in VAL_MAPS:
-            maps = torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), k)
             psnrs, dists = [], []
             for s in VAL_SNRS_DB:
-                z_hat, _ = through_channel(net, self.z_n, cfg, gen, snr_db=torch.full((b, 1), s), maps=maps,
-                                        fading=torch.zeros(b, dtype=torch.bool))
-                y = decoder(self.norm.inverse(z_hat)).clamp(0, 1)
-                psnrs.append(float(np.mean([psnr(a, c) for a, c in zip(self.ref, self.frames(y))])))
-                dists.append(float(effnet_distance(y, torch.from_numpy(self.ref).permute(0, 3, 1, 2).float() / 255)))
+                z_hat, _ = self.received(net, cfg, gen, s, k)
+                p, d = self.picture_scores(decoder(self.norm.inverse(z_hat)).clamp(0, 1))
+                psnrs.append(p)
+                dists.append(d)
                 if k == 32:
                     scores[f"psnr_cbr48_snr{s:g}"] = psnrs[-1]
             cbr = round(1 / (k / (2 * 3 * 16 * 16)))
@@ -340,20 +350,15 @@ def train_diffusion(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minute
         """JSCC only against one and two DDIM steps from the matched level, AWGN, CBR 1/48."""
         model.eval()
         decoder, gen = frozen_codec().net.decoder, torch.Generator().manual_seed(1234)
-        b, _, h, w = validator.z_n.shape
-        ref = torch.from_numpy(validator.ref).permute(0, 3, 1, 2).float() / 255
         scores: dict[str, float] = {}
         for s in (0.0, 10.0, 20.0):
-            z_hat, rx_snr = through_channel(jscc, validator.z_n, cfg, gen, snr_db=torch.full((b, 1), s),
-                                            maps=torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), 32),
-                                            fading=torch.zeros(b, dtype=torch.bool))
+            z_hat, rx_snr = validator.received(jscc, cfg, gen, s)
             strength = strength_for(matched_alpha(errors[f"k32_snr{s:g}"]), sched)
             for steps in (0, 1, 2):
                 z0 = z_hat if steps == 0 else sample(model, latent_guidance(z_hat, rx_snr), tuple(z_hat.shape), steps=steps,
                                                      strength=strength, init=z_hat, generator=torch.Generator().manual_seed(0))
-                y = decoder(norm.inverse(z0)).clamp(0, 1)
-                scores[f"psnr_snr{s:g}_steps{steps}"] = float(np.mean([psnr(a, c) for a, c in zip(validator.ref, validator.frames(y))]))
-                scores[f"effnet_snr{s:g}_steps{steps}"] = float(effnet_distance(y, ref))
+                scores[f"psnr_snr{s:g}_steps{steps}"], scores[f"effnet_snr{s:g}_steps{steps}"] = \
+                    validator.picture_scores(decoder(norm.inverse(z0)).clamp(0, 1))
         model.train()
         return scores
 

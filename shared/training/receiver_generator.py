@@ -28,7 +28,6 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,12 +41,10 @@ from shared.generators.diffusion import (
     sampling_timesteps,
 )
 from shared.schemes.lrisc_nets import tuned_taef2_decoder
-from shared.training.latent import psnr
 from shared.training.latent_cache import LatentBatches, LatentCache
 from shared.training.loop import fit
 from shared.training.lrisc import effnet_distance
 from shared.training.lrisc_taef2 import (
-    BLOCK,
     DIFFUSION_CONFIG,
     TrainConfig,
     Validator,
@@ -151,22 +148,16 @@ def train(cache: LatentCache, ckpt_dir: Path, cfg: TrainConfig, minutes: float, 
         """JSCC only (steps 0) against the receiver's one step, AWGN, CBR 1/48, both decoders."""
         model = pair.generator.eval()
         gen = torch.Generator().manual_seed(1234)
-        b, _, h, w = validator.z_n.shape
-        ref = torch.from_numpy(validator.ref).permute(0, 3, 1, 2).float() / 255
         scores: dict[str, float] = {}
         for s in (0.0, 10.0, 20.0):
-            z_hat, rx_snr = through_channel(jscc, validator.z_n, cfg, gen, snr_db=torch.full((b, 1), s),
-                                            maps=torch.full((b, h // 2 // BLOCK, w // 2 // BLOCK), 32),
-                                            fading=torch.zeros(b, dtype=torch.bool))
+            z_hat, rx_snr = validator.received(jscc, cfg, gen, s)
             t_star = one_step_timesteps(z_hat, validator.z_n, sched)
             noise = torch.randn(z_hat.shape, generator=torch.Generator().manual_seed(0))
             g = model(sched.add_noise(z_hat, noise, t_star), t_star, latent_guidance(z_hat, rx_snr))
             for steps, z0 in ((0, z_hat), (1, g)):
                 for name, dec in (("tuned", decoder), ("plain", frozen_codec().net.decoder)):
-                    y = dec(norm.inverse(z0)).clamp(0, 1)
                     key = f"snr{s:g}_steps{steps}_{name}"
-                    scores[f"psnr_{key}"] = float(np.mean([psnr(a, c) for a, c in zip(validator.ref, validator.frames(y))]))
-                    scores[f"effnet_{key}"] = float(effnet_distance(y, ref))
+                    scores[f"psnr_{key}"], scores[f"effnet_{key}"] = validator.picture_scores(dec(norm.inverse(z0)).clamp(0, 1))
         pair.generator.train()
         return scores
 
