@@ -12,18 +12,16 @@ import torch
 from pydantic import ValidationError
 
 from shared.config import ChannelConfig
-from shared.nets import entropy, latent_jscc
+from shared.nets import latent_jscc
 from shared.nets.block_lengths import from_block_symbols, n_values, pack_lengths, to_block_symbols, unpack_lengths
-from shared.nets.entropy import EntropyConfig, Hyperprior, allocate
-from shared.nets.latent_jscc import LatentJSCC
-from shared.nets.weights_file import save_configured
+from shared.nets.entropy import allocate
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.protocol import ProtocolError
 from shared.registry.table import MODELS, get_spec
 from shared.registry.tiny import save_tiny_taef2
 from shared.schemes import lrisc, lrisc_nets
 from shared.training import lrisc_taef2
-from shared.training.lrisc_taef2 import JSCC_CONFIG
+from tests.tiny_lrisc import clear_lrisc_caches, point_lrisc_at, save_tiny_lrisc
 
 FRAME = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
 
@@ -36,19 +34,10 @@ def taef2_here(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMCOM_HUB_DIR", str(tmp_path / "hub"))
     weights = tmp_path / "weights"
     weights.mkdir()
-    torch.manual_seed(0)
-    stats = {"latent_mean": json.dumps([0.0] * 32), "latent_std": json.dumps([0.05] * 32)}
-    save_configured(LatentJSCC(replace(JSCC_CONFIG, width=16, af_hidden=8)), weights / f"{lrisc.TAEF2_JSCC}.safetensors", stats)
-    save_configured(Hyperprior(EntropyConfig(hidden=8, side_channels=4)), weights / f"{lrisc.TAEF2_ENTROPY}.safetensors", {})
-    for module in (lrisc, lrisc_nets, latent_jscc, entropy):
-        monkeypatch.setattr(module, "WEIGHTS_DIR", weights)
-    caches = (latent_jscc.load_latent_jscc, latent_jscc.latent_normalisation, entropy.load_entropy, lrisc.hub_codec,
-              *lrisc_nets.CACHES)
-    for cache in caches:
-        cache.cache_clear()
+    point_lrisc_at(weights, monkeypatch)
+    save_tiny_lrisc(weights)
     yield weights
-    for cache in caches:
-        cache.cache_clear()
+    clear_lrisc_caches()
 
 
 def round_trip(params, snr_db=20.0, frame=FRAME):

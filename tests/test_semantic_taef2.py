@@ -16,12 +16,14 @@ from shared.config import ChannelConfig
 from shared.generators import semantic_taef2
 from shared.generators.diffusion import ConditionalDenoiser, save_denoiser
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
+from shared.protocol import ProtocolError
 from shared.registry.table import MODELS, get_spec
 from shared.registry.tiny import save_tiny_espnetv2, save_tiny_taef2
 from shared.schemes import semantic
-from shared.schemes.base import get_scheme
+from shared.schemes.base import DecodeFailure, Received, get_scheme
 from shared.schemes.keyregion import SPEC as KEYREGION
 from shared.schemes.spic import SPEC as SPIC
+from tests.tiny_lrisc import clear_lrisc_caches, point_lrisc_at, save_tiny_lrisc
 
 FRAME = cv2.resize(np.random.default_rng(2).integers(0, 256, (16, 24, 3), dtype=np.uint8), (96, 64), interpolation=cv2.INTER_CUBIC)
 TINY = replace(semantic_taef2.SEMANTIC_TAEF2_DENOISER, block_out_channels=(32, 32, 32))
@@ -44,9 +46,11 @@ def hub(tmp_path, monkeypatch):
     weights.mkdir()
     for module in (semantic, semantic_taef2):
         monkeypatch.setattr(module, "WEIGHTS_DIR", weights)
+    point_lrisc_at(weights, monkeypatch)  # no lrisc on TAEF2 here: keyregion generates its background
     clear()
     yield weights
     clear()
+    clear_lrisc_caches()
 
 
 @pytest.fixture
@@ -100,6 +104,128 @@ def test_taef2_schemes_decode_end_to_end(generator, scheme):
     assert sent == set(semantic.TAEF2_PARTS[scheme]) - ({"key"} if encoded.info.get("key_cells") == 0 else set())
     if scheme == "keyregion":  # the 8 x 8-cell thumbnail of a 64 x 96 frame: a few bytes of coarse layout
         assert 0 < encoded.info["lowres_bytes"] < 120
+
+
+@pytest.fixture
+def jscc_background(generator):
+    """The hub and generator above plus lrisc's TAEF2 JSCC (tiny): keyregion's background=jscc becomes the default."""
+    save_tiny_lrisc(generator)
+    return generator
+
+
+def keyregion_frame(params: dict | None = None) -> tuple[dict, dict]:
+    """FRAME through keyregion's transmitter (salient-region keys) -> (received payloads at 30 dB AWGN, encoded info)."""
+    encoded = get_scheme("keyregion").transmit(KEYREGION.params(key_regions="faces-saliency", **(params or {}))).encode(FRAME)
+    rng = np.random.default_rng(0)
+    nv = 10 ** -3.0
+    payloads = {}
+    for pl in encoded.payloads:
+        noise = (rng.standard_normal(pl.symbols.size) + 1j * rng.standard_normal(pl.symbols.size)) * (nv / 2) ** 0.5
+        payloads[pl.name] = Received((pl.symbols + noise).astype(np.complex64), np.full(pl.symbols.size, nv, np.float32))
+    return payloads, encoded.info
+
+
+def test_keyregion_on_taef2_sends_its_background_through_lriscs_jscc(jscc_background):
+    p = KEYREGION.params()
+    assert (p.codec, p.background, p.background_maps) == ("taef2", "jscc", 16)
+    out, header, encoded = round_trip("keyregion", {"key_regions": "faces-saliency"})
+    assert out.shape == FRAME.shape and out.dtype == np.uint8 and header.scheme_params["background"] == "jscc"
+    assert semantic.sent_parts(encoded) == {"mask", "key", "rest"} and encoded.info["key_cells"] > 0  # no caption, no thumbnail
+    rest = next(d for d in header.payloads if d.name == "rest")
+    assert rest.n_symbols == encoded.info["rest_symbols"] == 16 * (64 // 16) * (96 // 16) // 2  # 16 maps of a 4 x 6 grid
+    _, header8, _ = round_trip("keyregion", {"key_regions": "faces-saliency", "background_maps": 8})
+    assert next(d for d in header8.payloads if d.name == "rest").n_symbols == rest.n_symbols // 2
+
+
+def test_outside_the_key_cells_the_picture_is_the_jscc_alone(jscc_background):
+    payloads, info = keyregion_frame()
+    receive = get_scheme("keyregion").receive(KEYREGION.params(key_regions="faces-saliency"))
+    with_key = receive.decode(payloads, *FRAME.shape[:2])
+    receive._open_bundle(payloads)
+    _, grid = receive._key(payloads, 8, 12)
+    inside = semantic.upsample(grid[0, 0].bool().numpy(), 8, *FRAME.shape[:2])  # (64, 96) the key cells' pixels
+    assert inside.sum() == 64 * info["key_cells"]
+    jscc_only = receive.background.decode(payloads["rest"], None, *FRAME.shape[:2])
+    assert np.array_equal(with_key[~inside], jscc_only[~inside])  # outside the key cells: the JSCC's picture, untouched
+    del payloads[semantic.BUNDLE]  # the mask's bundle lost: the key latents cannot be placed, the JSCC's picture stays
+    assert np.array_equal(receive.decode(payloads, *FRAME.shape[:2]), jscc_only)
+
+
+class SpyDecoder(torch.nn.Module):
+    """A stand-in pixel decoder that records its latents and shows their first 3 channels, 8 x 8 pixels a cell."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (1, 32, h, w) -> (1, 3, 8h, 8w)
+        self.seen.append(z.clone())
+        return torch.sigmoid(z[:, :3]).repeat_interleave(8, 2).repeat_interleave(8, 3)
+
+
+def test_the_key_pixels_decode_the_received_key_latents_in_the_jscc_context(jscc_background, monkeypatch):
+    from shared.codecs.frames import as_frame, frame_tensor
+    from shared.schemes import jscc_background as background
+
+    spy = SpyDecoder()
+    monkeypatch.setattr(background, "pixel_decoder_at", lambda *args: spy)
+    payloads, _ = keyregion_frame()
+    receive = get_scheme("keyregion").receive(KEYREGION.params(key_regions="faces-saliency"))
+    out = receive.decode(payloads, *FRAME.shape[:2])
+    z_hat, mixed = spy.seen  # the JSCC's z_hat (the rest's decoder), then z_hat with the key cells replaced (TAEF2's)
+    receive._open_bundle(payloads)
+    grid = receive._key(payloads, 8, 12)[1][0, 0].bool()  # (8, 12)
+    assert torch.equal(mixed[:, :, ~grid], z_hat[:, :, ~grid])
+    z = semantic.hub_codec("cpu").encode_tensor(frame_tensor(FRAME, 16))  # (1, 32, 8, 12) what was sent, raw TAEF2
+    raw = lambda zn: zn * 0.05  # noqa: E731  the tiny JSCC's normalisation: mean 0, std 0.05
+    rms = z[:, :, grid].pow(2).mean().sqrt()
+    assert (raw(mixed) - z)[:, :, grid].pow(2).mean().sqrt() < 0.1 * rms  # 30 dB: the received key latents
+    assert (raw(z_hat) - z)[:, :, grid].pow(2).mean().sqrt() > 0.5 * rms  # where the (tiny) JSCC alone is far off
+    inside = semantic.upsample(grid.numpy(), 8, *FRAME.shape[:2])
+    expected = np.where(inside[..., None], as_frame(SpyDecoder()(mixed), *FRAME.shape[:2]),
+                        as_frame(SpyDecoder()(z_hat), *FRAME.shape[:2]))
+    assert np.array_equal(out, expected)
+
+
+def test_a_frame_without_a_fitting_background_fails_alone(jscc_background):
+    payloads, _ = keyregion_frame()
+    receive = get_scheme("keyregion").receive(KEYREGION.params(key_regions="faces-saliency"))
+    rest = payloads.pop("rest")
+    with pytest.raises(DecodeFailure, match="no 'rest' payload"):
+        receive.decode(payloads, *FRAME.shape[:2])
+    payloads["rest"] = Received(rest.symbols[:-3], rest.noise_var[:-3])
+    with pytest.raises(DecodeFailure, match="no supported length"):
+        receive.decode(payloads, *FRAME.shape[:2])
+    payloads["rest"] = rest
+    assert receive.decode(payloads, *FRAME.shape[:2]).shape == FRAME.shape  # and the next frame decodes
+
+
+def test_the_background_jscc_is_told_the_fed_back_snr(jscc_background):
+    transmit = get_scheme("keyregion").transmit(KEYREGION.params(key_regions="faces-saliency", snr_db=12.0))
+    assert transmit.encode(FRAME).info["tx_snr_db"] == 12.0  # before any feedback: snr_db
+    transmit.on_feedback(3.5)
+    assert transmit.encode(FRAME).info["tx_snr_db"] == 3.5
+
+
+def test_the_jscc_background_needs_taef2_and_lriscs_rates(jscc_background):
+    with pytest.raises(ValidationError, match="codec=taef2"):
+        KEYREGION.params(codec="embedded", background="jscc")
+    with pytest.raises(ValidationError, match="generator=embedded"):
+        KEYREGION.params(background="jscc", generator="hub")
+    with pytest.raises(ValidationError, match="sends 8, 16"):
+        KEYREGION.params(background_maps=12)
+    assert KEYREGION.params(codec="embedded").background == "generate"
+
+
+def test_a_receiver_without_the_background_jscc_refuses_the_stream(jscc_background):
+    header, _, _ = FrameEncoder("keyregion", {"key_regions": "faces-saliency"}).encode(FRAME, 0)
+    from shared.schemes import lrisc
+
+    (jscc_background / f"{lrisc.TAEF2_JSCC}.safetensors").unlink()
+    clear_lrisc_caches()
+    with pytest.raises(ProtocolError) as info:
+        FrameDecoder().prepare(header)
+    assert info.value.reason == "model_unavailable" and lrisc.TAEF2_JSCC in str(info.value)
 
 
 def test_a_map_beyond_voc_is_dropped_not_fatal(generator, caplog):

@@ -6,8 +6,8 @@ latents. Parts, coding and the receiver: :mod:`shared.schemes.semantic`.
 """
 from __future__ import annotations
 
-from shared.schemes.semantic import KeyRegionParams, register_semantic
+from shared.schemes.semantic import KeyLatentParams, register_semantic
 
 SPEC = register_semantic(
-    "full", KeyRegionParams,
+    "full", KeyLatentParams,
     "full: segmentation map + key latents (analog) + caption, then diffusion conditioned on all three")

@@ -6,6 +6,11 @@ captioner's text for the frame with the key region blanked (not re-sent while un
 Receive: the semantic generator samples the frame from the caption and the key latents, holding
 the latent to the received key latents inside the mask at every DDIM step, so the key region stays
 faithful and the rest is generated. Parts, coding and the receiver: :mod:`shared.schemes.semantic`.
+
+On TAEF2 the default is ``background=jscc`` instead: the rest of the frame goes through lrisc's
+TAEF2 JSCC at a low rate (``background_maps`` of 64) and the key cells are decoded from their
+latents on top of it (:mod:`shared.schemes.jscc_background`); no caption, no thumbnail. Measured
+better than the generated background on key PSNR, the rest and effnet_dist (README).
 """
 from __future__ import annotations
 

@@ -227,23 +227,33 @@ class LriscTransmit(Transmit):
     def on_feedback(self, snr_db: float) -> None:
         self.feedback_snr_db = snr_db
 
-    @torch.no_grad()
-    def encode(self, frame: np.ndarray) -> Encoded:
+    def _operating_point(self) -> tuple[int, float]:
+        """(maps to send, the SNR the JSCC encoder is told): the rate policy at the fed-back SNR; ``snr_db`` before any."""
         p = self.params
-        jscc = load_latent_jscc(p.jscc_weights)
-        h, w = frame.shape[:2]
-        x = frame_tensor(frame, DOWNSAMPLE)  # (1, 3, H', W'), padded to whole symbol-grid cells
         policy_snr = self.feedback_snr_db if p.rate_policy == "snr" else None
         tx_snr = self.feedback_snr_db if self.feedback_snr_db is not None else p.snr_db
-        k = maps_for_snr(policy_snr, p.max_maps(), p.rates())
-        if p.codec == "embedded":
-            s = jscc.encode(to_latent(x, "cpu"), torch.tensor([[tx_snr]]))  # (1, C, H'/16, W'/16)
-            symbols = to_symbols(s, k)[0].numpy().astype(np.complex64)  # (k * H' * W' / 512,)
-            return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],
-                           info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": tx_snr})
+        return maps_for_snr(policy_snr, p.max_maps(), p.rates()), tx_snr
+
+    @torch.no_grad()
+    def encode(self, frame: np.ndarray) -> Encoded:
+        h, w = frame.shape[:2]
+        x = frame_tensor(frame, DOWNSAMPLE)  # (1, 3, H', W'), padded to whole symbol-grid cells
+        if self.params.codec == "taef2":
+            return self.encode_latent(hub_codec("cpu").encode_tensor(x), h, w)  # TAEF2 latent (1, 32, H'/8, W'/8)
+        k, tx_snr = self._operating_point()
+        s = load_latent_jscc(self.params.jscc_weights).encode(to_latent(x, "cpu"), torch.tensor([[tx_snr]]))  # (1, C, H'/16, W'/16)
+        symbols = to_symbols(s, k)[0].numpy().astype(np.complex64)  # (k * H' * W' / 512,)
+        return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],
+                       info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": tx_snr})
+
+    @torch.no_grad()
+    def encode_latent(self, z: torch.Tensor, h: int, w: int) -> Encoded:
+        """TAEF2 (codec=taef2): an (h, w) frame's latent z (1, 32, H'/8, W'/8) -> the JSCC's payloads."""
+        p = self.params
+        k, tx_snr = self._operating_point()
         mean, std = latent_normalisation(p.jscc_weights)
-        z_n = (hub_codec("cpu").encode_tensor(x) - mean) / std  # (1, 32, H'/8, W'/8)
-        s = jscc.encode(z_n, torch.tensor([[tx_snr]]))[0]  # (M, H'/16, W'/16)
+        z_n = (z - mean) / std  # (1, 32, H'/8, W'/8)
+        s = load_latent_jscc(p.jscc_weights).encode(z_n, torch.tensor([[tx_snr]]))[0]  # (M, H'/16, W'/16)
         gh, gw = s.shape[1:]
         maps = np.full(grid_blocks(gh, gw, BLOCK), k)  # (hb, wb) one length everywhere
         payloads = []
@@ -294,6 +304,13 @@ class LriscReceive(BatchedReceive):
             for j, r in enumerate(ready):
                 out[r[0]] = as_frame(y[j : j + 1], height, width)
         return out  # type: ignore[return-value]
+
+    def latent(self, payloads: dict[str, Received], height: int, width: int) -> torch.Tensor:
+        """One frame's payloads -> the JSCC decoder's z_hat (1, L, H'/8, W'/8), normalised, with no diffusion."""
+        p = self.params
+        s_hat, snr, rate, _ = self._received_maps(payloads, height, width)
+        decoder = jscc_decoder_at(p.jscc_weights, p.codec, p.precision, self.device, p.compile)
+        return decoder(s_hat.to(self.device), snr.to(self.device), rate.to(self.device))
 
     def _received_maps(self, payloads: dict[str, Received], height: int, width: int
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:

@@ -10,6 +10,7 @@ becomes one payload, so a part that has not changed since the last frame can sta
 | ``mask``    | digital | the key mask on the latent grid (lossless) + the key symbols' power scale (float16) | every frame |
 | ``key``     | analog  | the latent values under the mask, unit-power, repeated ``key_repeat`` x | every frame |
 | ``caption`` | digital | the default captioner's text for the non-key region             | when changed      |
+| ``rest``    | analog  | keyregion, ``background=jscc``: the frame through lrisc's TAEF2 JSCC at ``background_maps`` | every frame |
 
 Digital parts go through CRC + 5G LDPC + QAM (:mod:`shared.phy.link`); the key latents go
 straight onto the channel as analog symbols (pairs of reals), the simplest JSCC: linear, with
@@ -27,6 +28,8 @@ Two latent spaces (``codec``), each with its own generator:
   :mod:`shared.generators.semantic_taef2`. The map is ESPNetv2-VOC's (21 classes, read as class
   fractions per latent cell); ``spic``'s low-res image is 1/4 of the side; ``keyregion`` adds an
   8 x 8 thumbnail (``lowres`` at 1/32) as its coarse layout; key latents are TAEF2's (32 a cell).
+  ``keyregion``'s default there is ``background=jscc`` (where lrisc's TAEF2 JSCC ships): no caption
+  and no thumbnail; the rest of the frame is sent, not generated (:mod:`shared.schemes.jscc_background`).
 * ``embedded``: the project's latent codec (8 a cell) and :mod:`shared.generators.semantic_conditions`
   (the map as region boundaries, any segmenter), decoded by LRISC's receiver latent decoder.
 """
@@ -42,6 +45,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from shared.codecs.frames import frame_tensor, latent_codec, to_frame, to_latent
+from shared.codecs.taef2 import hub_codec
 from shared.generators import semantic_taef2 as taef2
 from shared.generators.diffusion import load_denoiser, sample
 from shared.generators.semantic_conditions import (
@@ -57,6 +61,10 @@ from shared.generators.semantic_conditions import (
 from shared.nets.lora import LORA_WORD
 from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
+from shared.schemes.jscc_background import PART as REST
+from shared.schemes.jscc_background import BackgroundReceive, BackgroundTransmit
+from shared.schemes.lrisc import DOWNSAMPLE, TAEF2_RATES
+from shared.schemes.lrisc import taef2_ready as lrisc_taef2_ready
 from shared.schemes.base import (
     DecodeFailure,
     Encoded,
@@ -82,6 +90,7 @@ SCHEME_PARTS = {
     "full": ("map", "mask", "key", "caption"),
 }
 TAEF2_PARTS = SCHEME_PARTS | {"keyregion": ("lowres", "mask", "key", "caption")}  # + the 8 x 8 thumbnail: a coarse layout
+JSCC_PARTS = {"keyregion": ("mask", "key", REST)}  # keyregion with background=jscc: the frame's JSCC under the key latents
 VOC_SEGMENTERS = ("espnetv2-voc", "espnetv2-voc-small")  # the TAEF2 generator's class condition is Pascal VOC's 21 classes
 
 
@@ -168,8 +177,8 @@ class SemanticParams(SchemeParams):
         return taef2.layout_config(taef2.THUMB_FACTOR)
 
 
-class KeyRegionParams(SemanticParams):
-    """The ``keyregion`` and ``full`` schemes' parameters: the semantic ones plus key-latent repetition."""
+class KeyLatentParams(SemanticParams):
+    """The ``full`` scheme's parameters (and ``keyregion``'s base): the semantic ones plus key-latent repetition."""
 
     key_repeat: int = Field(default=1, ge=1, le=8)  # analog repetitions of the key latents: r x the channel uses, ~r x the SNR
 
@@ -179,6 +188,30 @@ class KeyRegionParams(SemanticParams):
         from shared.registry.table import availability
 
         return {"segmenter": "espnetv2-voc", "key_regions": "yunet" if availability("yunet")[0] else ""}
+
+
+class KeyRegionParams(KeyLatentParams):
+    """``keyregion``'s parameters: the key latents' plus where the rest of the frame comes from."""
+
+    # jscc: the frame through lrisc's TAEF2 JSCC at background_maps of 64 maps, the key cells over it from their
+    # latents (shared.schemes.jscc_background; measured better than generate on every figure, README); generate: the
+    # caption + an 8 x 8 thumbnail painted by the semantic generator (seed paper 001's design). codec=taef2 defaults
+    # to jscc where lrisc's TAEF2 JSCC ships
+    background: Literal["generate", "jscc"] = "generate"
+    background_maps: int = 16  # of the JSCC's 64: CBR 1/96 (2,048 symbols at 256x256), +2.3 dB key PSNR at 10 dB (README)
+    snr_db: float = Field(default=10.0, ge=-10, le=40)  # the background JSCC's SNR until the receiver feeds one back
+
+    @classmethod
+    def taef2_defaults(cls) -> dict:
+        return super().taef2_defaults() | {"background": "jscc" if lrisc_taef2_ready() else "generate"}
+
+    @model_validator(mode="after")
+    def _background_needs(self) -> "KeyRegionParams":
+        if self.background == "jscc" and (self.codec != "taef2" or self.generator == "hub"):
+            raise ValueError("background=jscc is lrisc's TAEF2 JSCC: it needs codec=taef2 and generator=embedded")
+        if self.background_maps not in TAEF2_RATES:
+            raise ValueError(f"background_maps={self.background_maps}: the TAEF2 JSCC sends {', '.join(map(str, TAEF2_RATES))} maps")
+        return self
 
 
 def pack_key(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -206,15 +239,21 @@ def sent_parts(encoded: Encoded) -> set[str]:
     return {p.name for p in encoded.payloads if p.name != BUNDLE} | bundled
 
 
-def scheme_parts(scheme: str, codec: str) -> tuple[str, ...]:
-    """The parts ``scheme`` sends with latent codec ``codec``."""
-    return (TAEF2_PARTS if codec == "taef2" else SCHEME_PARTS)[scheme]
+def scheme_parts(scheme: str, params: SemanticParams) -> tuple[str, ...]:
+    """The parts ``scheme`` sends with ``params`` (their latent codec; keyregion's background)."""
+    if getattr(params, "background", "generate") == "jscc":
+        return JSCC_PARTS[scheme]
+    return (TAEF2_PARTS if params.codec == "taef2" else SCHEME_PARTS)[scheme]
 
 
-def key_latents(frame: np.ndarray, codec: str) -> np.ndarray:
-    """(H, W, 3) uint8 -> the normalised latent (L, h/8, w/8) whose key cells are sent: TAEF2's or the embedded codec's."""
+def key_latents(frame: np.ndarray, codec: str, z: torch.Tensor | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 -> the normalised latent (L, h/8, w/8) whose key cells are sent: TAEF2's or the embedded codec's.
+    ``z``: the frame's raw TAEF2 latent (1, 32, >= h/8, >= w/8) where it is already encoded."""
     if codec == "taef2":
-        return taef2.encode(frame)[0].numpy()
+        if z is None:
+            return taef2.encode(frame)[0].numpy()
+        gh, gw = latent_grid(*frame.shape[:2])
+        return taef2.load_normaliser().forward(z)[0, :, :gh, :gw].numpy()
     return to_latent(frame_tensor(frame, LATENT_FACTOR), "cpu", ENCODER)[0].numpy()
 
 
@@ -236,7 +275,8 @@ class SemanticTransmit(Transmit):
         def model(role: str, name: str, needed: bool):
             return load_model(name or default_model(role), role=role) if needed else None
 
-        self.parts = scheme_parts(self.scheme, params.codec)
+        self.parts = scheme_parts(self.scheme, params)
+        self.background = BackgroundTransmit(params.background_maps, params.snr_db) if REST in self.parts else None
         self.selector = model("key_regions", params.key_regions, "mask" in self.parts)
         # a class-based key selector reads the segmenter's classes, so it brings a segmenter even without a map part
         self.class_keys = self.selector is not None and self.selector.reads_segmentation
@@ -244,6 +284,10 @@ class SemanticTransmit(Transmit):
         self.captioner = model("captioner", params.captioner, "caption" in self.parts)
         self.reuse = ReuseSender()
         self.analysed: dict[str, object] = {}  # the last segmentation and caption, reused while the frame holds still
+
+    def on_feedback(self, snr_db: float) -> None:
+        if self.background is not None:  # the background JSCC's encoder is told the channel's SNR
+            self.background.on_feedback(snr_db)
 
     def _send(self, name: str, value: np.ndarray | str) -> bool:
         return not (self.params.reuse and name in REUSED) or self.reuse.should_send(name, value)
@@ -258,6 +302,12 @@ class SemanticTransmit(Transmit):
         # analysed frame), the map and caption are not even re-extracted, so a segmenter's jitter costs nothing
         fresh = not p.reuse or self.reuse.frame_changed(frame) or not self.analysed
         info: dict = {"analysed": fresh}
+        z = None  # the raw TAEF2 latent, where the background needs it: encoded once, for the key latents too
+        if self.background is not None:
+            z = hub_codec("cpu").encode_tensor(frame_tensor(frame, DOWNSAMPLE))  # (1, 32, H'/8, W'/8)
+            rest = self.background.encode(z, h, w)
+            payloads += rest.payloads
+            info |= {"rest_symbols": rest.payloads[0].symbols.size, "tx_snr_db": rest.info["tx_snr_db"]}
         if "lowres" in self.parts:
             digital["lowres"] = encode_lowres(frame, p.lowres())
         if self.segmenter is not None and fresh:
@@ -268,7 +318,7 @@ class SemanticTransmit(Transmit):
         if "mask" in self.parts:
             classes = segmentation if self.class_keys else None  # the face/saliency selector works on pixels, as measured
             grid = block_any(self.selector.select(frame, classes), LATENT_FACTOR)  # (h/8, w/8) bool: latent cells touching the key region
-            z_n = key_latents(frame, p.codec)  # (L, h/8, w/8)
+            z_n = key_latents(frame, p.codec, z)  # (L, h/8, w/8)
             symbols, scale = pack_key(z_n[:, grid].reshape(-1))  # (L * cells / 2,)
             digital["mask"] = struct.pack("<e", scale) + encode_map(grid)
             if symbols.size:  # no key region: the mask alone says so
@@ -301,6 +351,8 @@ class SemanticReceive(Receive):
         self.held = ReuseReceiver()
         self.lost: dict[str, int] = {}  # parts that failed their CRC (or would not decode), by name
         self.bundled: dict[str, bytes] | None = {}  # this frame's bundle, by part; None: lost ({} without a bundle)
+        self.parts = scheme_parts(self.scheme, params)
+        self.background = BackgroundReceive(params.background_maps, params.snr_db) if REST in self.parts else None
 
     def _open_bundle(self, payloads: dict[str, Received]) -> None:
         """This frame's bundled parts, decoded once (before any part is read)."""
@@ -373,7 +425,7 @@ class SemanticReceive(Receive):
     def _arrived(self, payloads: dict[str, Received], height: int, width: int) -> dict:
         """The scheme's parts as decoded this frame (or held): ``lowres`` (h, w, 3) uint8 at its coded size,
         ``labels`` (H, W), ``key`` (latents (1, L, gh, gw), mask (1, 1, gh, gw)), ``caption`` str; None where lost."""
-        parts = scheme_parts(self.scheme, self.params.codec)
+        parts = self.parts
         self._open_bundle(payloads)
         got: dict = {}
         if "lowres" in parts:
@@ -389,11 +441,17 @@ class SemanticReceive(Receive):
             got["key"] = self._key(payloads, *latent_grid(height, width))
         if "caption" in parts:
             got["caption"] = self._held("caption", payloads, decode_text)
+        if REST in parts:
+            if REST not in payloads:  # the background is the picture: without it the frame fails
+                raise DecodeFailure(f"no '{REST}' payload")
+            got[REST] = payloads[REST]
         return got
 
     @torch.no_grad()
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
         got = self._arrived(payloads, height, width)
+        if self.background is not None:
+            return self.background.decode(got[REST], got.get("key"), height, width)
         if self.params.generator == "hub":
             return self._generate_hub(got, height, width)
         if self.params.codec == "taef2":
@@ -462,7 +520,9 @@ class SemanticReceive(Receive):
             from shared.generators.hub_generator import load_hub_generator
 
             load_hub_generator(self.scheme, *hub_sources(self.scheme, self.params), self.device)
-        if self.params.codec == "taef2":
+        if self.background is not None:
+            self.background.warmup()
+        elif self.params.codec == "taef2":
             taef2.load_generator(self.device, lora=self.params.lora)
             taef2.hub_codec(self.device)
         else:
@@ -479,4 +539,5 @@ def register_semantic(name: str, params: type[SemanticParams], help: str) -> Sch
     transmit = type(f"{name.title()}Transmit", (SemanticTransmit,), {"scheme": name})
     receive = type(f"{name.title()}Receive", (SemanticReceive,), {"scheme": name})
     return register(SchemeSpec(name=name, help=help, params=params, transmit=transmit, receive=receive,
-                               payload_names=tuple(dict.fromkeys(SCHEME_PARTS[name] + TAEF2_PARTS[name] + (BUNDLE,)))))
+                               payload_names=tuple(dict.fromkeys(SCHEME_PARTS[name] + TAEF2_PARTS[name] + JSCC_PARTS.get(name, ())
+                                                                 + (BUNDLE,)))))

@@ -1,0 +1,85 @@
+"""``keyregion``'s JSCC background (``background=jscc``): the whole frame through lrisc's TAEF2 JSCC at a low rate,
+the key cells decoded from their own received latents on top of it.
+
+Why: with a generated background (``background=generate``) the key region lost 2-3 dB of PSNR to the
+generated context, which TAEF2's decoder (a receptive field of many latent cells) mixes into the key
+pixels, and the rest was far from the scene (README, "keyregion's background").
+
+Transmit: the frame's TAEF2 latent (encoded once: the key latents come from it too) -> lrisc's TAEF2
+JSCC at the SNR the receiver feeds back (``snr_db`` before any) -> its first ``background_maps`` of 64
+maps in every block: the ``rest`` payload (analog, one length, read off its symbol count).
+Receive: the JSCC decoder -> z_hat (normalised as the JSCC was trained); the key pixels (8 x 8 per key
+cell) from TAEF2's own decoder of z_hat with the key cells replaced by the received key latents; the
+others from the decoder lrisc's receiver uses on z_hat (its receiver-tuned copy where that ships).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from shared.codecs.frames import as_frame
+from shared.generators import semantic_taef2 as taef2
+from shared.nets.jscc import cbr_of
+from shared.nets.latent_jscc import latent_normalisation
+from shared.schemes.base import Encoded, Received
+from shared.schemes.lrisc import PAYLOAD, TAEF2_JSCC, LriscParams, LriscReceive, LriscTransmit
+from shared.schemes.lrisc_nets import TAEF2, pixel_decoder_at
+
+PART = "rest"  # the payload's name in keyregion's frames
+
+
+def background_params(maps: int, snr_db: float) -> LriscParams:
+    """lrisc on TAEF2 with one length of ``maps`` maps everywhere, no diffusion: the background's JSCC at both ends."""
+    return LriscParams(codec="taef2", length="uniform", cbr=cbr_of(maps), rate_policy="fixed", snr_db=snr_db, steps=0)
+
+
+class BackgroundTransmit:
+    """The transmitter's half: a TAEF2 latent -> the ``rest`` symbols at the fed-back SNR."""
+
+    def __init__(self, maps: int, snr_db: float):
+        self.jscc = LriscTransmit(background_params(maps, snr_db))
+
+    def on_feedback(self, snr_db: float) -> None:
+        self.jscc.on_feedback(snr_db)
+
+    def encode(self, z: torch.Tensor, height: int, width: int) -> Encoded:
+        """The frame's raw TAEF2 latent (1, 32, H'/8, W'/8) -> one ``rest`` payload (its info: the JSCC's)."""
+        encoded = self.jscc.encode_latent(z, height, width)
+        (payload,) = encoded.payloads  # uniform length: no length map
+        payload.name = PART
+        return encoded
+
+
+class BackgroundReceive:
+    """The receiver's half: the ``rest`` payload + the received key latents -> the frame."""
+
+    def __init__(self, maps: int, snr_db: float):
+        self.jscc = LriscReceive(background_params(maps, snr_db))
+        self.device = self.jscc.device
+
+    def _decoder(self, codec: str) -> torch.nn.Module:
+        p = self.jscc.params
+        return pixel_decoder_at(codec, p.jscc_weights, p.precision, self.device, p.compile)
+
+    @torch.no_grad()
+    def decode(self, rest: Received, key: tuple[torch.Tensor, torch.Tensor] | None, height: int, width: int) -> np.ndarray:
+        """``rest`` and, where they arrived, (key latents (1, 32, gh, gw) in the generator's normalisation, key mask
+        (1, 1, gh, gw)) -> (height, width, 3) uint8. Raises DecodeFailure where ``rest`` does not fit the frame."""
+        z_hat = self.jscc.latent({PAYLOAD: rest}, height, width)  # (1, 32, H'/8, W'/8), the JSCC's normalisation
+        y = self._decoder(self.jscc.codec)(z_hat)  # (1, 3, H', W')
+        if key is not None:
+            z_key, grid = (t.to(self.device) for t in key)
+            mean, std = (t.to(self.device) for t in latent_normalisation(TAEF2_JSCC))
+            z_key = (taef2.load_normaliser(self.device).inverse(z_key) - mean) / std  # (1, 32, gh, gw), as z_hat
+            pad = (0, z_hat.shape[3] - grid.shape[3], 0, z_hat.shape[2] - grid.shape[2])  # H' pads to 16, the grid to 8
+            z_key, grid = F.pad(z_key, pad), F.pad(grid, pad)  # (1, 32, H'/8, W'/8), (1, 1, H'/8, W'/8)
+            key_pixels = self._decoder(TAEF2)(z_hat * (1 - grid) + z_key * grid)  # (1, 3, H', W')
+            inside = F.interpolate(grid, scale_factor=y.shape[2] // grid.shape[2], mode="nearest")  # (1, 1, H', W')
+            y = torch.where(inside.bool(), key_pixels, y)
+        return as_frame(y, height, width)
+
+    def warmup(self) -> None:
+        self.jscc.warmup()
+        self._decoder(TAEF2)
+        taef2.load_normaliser(self.device)
