@@ -142,10 +142,10 @@ def test_outside_the_key_cells_the_picture_is_the_jscc_alone(jscc_background):
     receive = get_scheme("keyregion").receive(KEYREGION.params(key_regions="faces-saliency"))
     with_key = receive.decode(payloads, *FRAME.shape[:2])
     receive._open_bundle(payloads)
-    _, grid = receive._key(payloads, 8, 12)
+    grid = receive._key(payloads, 8, 12)[1]
     inside = semantic.upsample(grid[0, 0].bool().numpy(), 8, *FRAME.shape[:2])  # (64, 96) the key cells' pixels
     assert inside.sum() == 64 * info["key_cells"]
-    jscc_only = receive.background.decode(payloads["rest"], None, *FRAME.shape[:2])
+    jscc_only = receive.background.decode(payloads["rest"], None, None, *FRAME.shape[:2])
     assert np.array_equal(with_key[~inside], jscc_only[~inside])  # outside the key cells: the JSCC's picture, untouched
     del payloads[semantic.BUNDLE]  # the mask's bundle lost: the key latents cannot be placed, the JSCC's picture stays
     assert np.array_equal(receive.decode(payloads, *FRAME.shape[:2]), jscc_only)
@@ -185,6 +185,26 @@ def test_the_key_pixels_decode_the_received_key_latents_in_the_jscc_context(jscc
     expected = np.where(inside[..., None], as_frame(SpyDecoder()(mixed), *FRAME.shape[:2]),
                         as_frame(SpyDecoder()(z_hat), *FRAME.shape[:2]))
     assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("error_var, noise_var", [(0.3, 1.0), (0.3, 0.01), (0.05, 0.2)])
+def test_the_key_estimate_weighs_the_jscc_and_the_channel_by_their_errors(error_var, noise_var):
+    """z ~ N(0, 1); the JSCC's z_hat = z + e, e ~ N(0, s2); the key latents y = z + n, n ~ N(0, v): the estimate
+    reaches the LMMSE error s2 v / (s2 + v) without being told s2, below both inputs' errors."""
+    from shared.schemes.jscc_background import key_estimate
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 32, 16, 16, generator=g)
+    prior = z + error_var**0.5 * torch.randn(z.shape, generator=g)
+    observed = z + noise_var**0.5 * torch.randn(z.shape, generator=g)
+    grid = torch.zeros(1, 1, 16, 16)
+    grid[..., 2:14, 3:15] = 1  # 144 key cells: s2 is estimated per channel from 144 values
+    est = key_estimate(observed, torch.full(z.shape, noise_var), prior, grid)
+    inside = grid.bool().expand_as(z)
+    mse = (est - z)[inside].pow(2).mean().item()
+    theory = error_var * noise_var / (error_var + noise_var)
+    assert mse == pytest.approx(theory, rel=0.1)  # 4,608 values: the MSE's own spread is ~2%
+    assert mse < min(error_var, noise_var) and (est[~inside] == 0).all()
 
 
 def test_a_frame_without_a_fitting_background_fails_alone(jscc_background):

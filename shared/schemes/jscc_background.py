@@ -8,9 +8,11 @@ pixels, and the rest was far from the scene (README, "keyregion's background").
 Transmit: the frame's TAEF2 latent (encoded once: the key latents come from it too) -> lrisc's TAEF2
 JSCC at the SNR the receiver feeds back (``snr_db`` before any) -> its first ``background_maps`` of 64
 maps in every block: the ``rest`` payload (analog, one length, read off its symbol count).
-Receive: the JSCC decoder -> z_hat (normalised as the JSCC was trained); the key pixels (8 x 8 per key
-cell) from TAEF2's own decoder of z_hat with the key cells replaced by the received key latents; the
-others from the decoder lrisc's receiver uses on z_hat (its receiver-tuned copy where that ships).
+Receive: the JSCC decoder -> z_hat (normalised as the JSCC was trained); the key latents estimated with
+z_hat as their prior mean (:func:`key_estimate`: at low SNR they lean on the JSCC, at high SNR on what
+arrived); the key pixels (8 x 8 per key cell) from TAEF2's own decoder of z_hat with the key cells
+replaced by those estimates; the others from the decoder lrisc's receiver uses on z_hat (its
+receiver-tuned copy where that ships).
 """
 from __future__ import annotations
 
@@ -27,6 +29,21 @@ from shared.schemes.lrisc import PAYLOAD, TAEF2_JSCC, LriscParams, LriscReceive,
 from shared.schemes.lrisc_nets import TAEF2, pixel_decoder_at
 
 PART = "rest"  # the payload's name in keyregion's frames
+MIN_ERROR_VAR = 1e-4  # the JSCC's error variance is never taken as zero (a latent value's is ~1): the key still counts
+
+
+def key_estimate(observed: torch.Tensor, noise_var: torch.Tensor, prior_mean: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """The key latents' LMMSE estimate with the JSCC's z_hat as prior mean: y = z + n (noise variance v per value) and
+    z ~ N(z_hat, s2) give z_hat + s2 / (s2 + v) (y - z_hat), where s2, the JSCC's error variance per channel, comes
+    from the frame itself (empirical Bayes: E (y - z_hat)^2 = s2 + E v over the key cells).
+
+    observed, noise_var, prior_mean: (1, L, gh, gw); grid: (1, 1, gh, gw) the key cells -> (1, L, gh, gw), 0 outside."""
+    inside = grid.bool().expand_as(observed)  # (1, L, gh, gw)
+    cells = grid.sum().clamp_min(1)
+    mean_sq = lambda t: (t * inside).sum((0, 2, 3), keepdim=True) / cells  # noqa: E731  (1, L, 1, 1) over the key cells
+    error_var = (mean_sq((observed - prior_mean) ** 2) - mean_sq(noise_var)).clamp_min(MIN_ERROR_VAR)  # (1, L, 1, 1)
+    z = prior_mean + error_var / (error_var + noise_var) * (observed - prior_mean)
+    return torch.where(inside, z, torch.zeros_like(z))
 
 
 def background_params(maps: int, snr_db: float) -> LriscParams:
@@ -63,18 +80,21 @@ class BackgroundReceive:
         return pixel_decoder_at(codec, p.jscc_weights, p.precision, self.device, p.compile)
 
     @torch.no_grad()
-    def decode(self, rest: Received, key: tuple[torch.Tensor, torch.Tensor] | None, height: int, width: int) -> np.ndarray:
-        """``rest`` and, where they arrived, (key latents (1, 32, gh, gw) in the generator's normalisation, key mask
-        (1, 1, gh, gw)) -> (height, width, 3) uint8. Raises DecodeFailure where ``rest`` does not fit the frame."""
+    def decode(self, rest: Received, observed: tuple[torch.Tensor, torch.Tensor] | None, grid: torch.Tensor | None,
+               height: int, width: int) -> np.ndarray:
+        """``rest`` and, where they arrived, the key latents as observed (values and noise variances (1, 32, gh, gw),
+        in the generator's normalisation) with their mask ``grid`` (1, 1, gh, gw) -> (height, width, 3) uint8.
+        Raises DecodeFailure where ``rest`` does not fit the frame."""
         z_hat = self.jscc.latent({PAYLOAD: rest}, height, width)  # (1, 32, H'/8, W'/8), the JSCC's normalisation
         y = self._decoder(self.jscc.codec)(z_hat)  # (1, 3, H', W')
-        if key is not None:
-            z_key, grid = (t.to(self.device) for t in key)
+        if observed is not None:
+            norm = taef2.load_normaliser(self.device)
             mean, std = (t.to(self.device) for t in latent_normalisation(TAEF2_JSCC))
-            z_key = (taef2.load_normaliser(self.device).inverse(z_key) - mean) / std  # (1, 32, gh, gw), as z_hat
             pad = (0, z_hat.shape[3] - grid.shape[3], 0, z_hat.shape[2] - grid.shape[2])  # H' pads to 16, the grid to 8
-            z_key, grid = F.pad(z_key, pad), F.pad(grid, pad)  # (1, 32, H'/8, W'/8), (1, 1, H'/8, W'/8)
-            key_pixels = self._decoder(TAEF2)(z_hat * (1 - grid) + z_key * grid)  # (1, 3, H', W')
+            values, noise_var, grid = (F.pad(t.to(self.device), pad) for t in (*observed, grid))  # (1, ., H'/8, W'/8)
+            prior = norm.forward(z_hat * std + mean)  # (1, 32, H'/8, W'/8) z_hat in the key latents' normalisation
+            z_key = (norm.inverse(key_estimate(values, noise_var, prior, grid)) - mean) / std  # back in z_hat's
+            key_pixels = self._decoder(TAEF2)((z_hat * (1 - grid) + z_key * grid).to(z_hat.dtype))  # (1, 3, H', W')
             inside = F.interpolate(grid, scale_factor=y.shape[2] // grid.shape[2], mode="nearest")  # (1, 1, H', W')
             y = torch.where(inside.bool(), key_pixels, y)
         return as_frame(y, height, width)

@@ -223,14 +223,27 @@ def pack_key(values: np.ndarray) -> tuple[np.ndarray, float]:
     return (c / scale).astype(np.complex64), scale
 
 
-def unpack_key(rx: Received, n_values: int, repeat: int, scale: float) -> np.ndarray:
-    """Received repeated symbols -> (n_values,) latent estimates: MRC over the repeats, then LMMSE (unit-power prior)."""
+def observe_key(rx: Received, n_values: int, repeat: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Received repeated symbols -> ((n_values,) latent values, zero-forced and maximum-ratio combined over the
+    repeats, (n_values,) the noise variance of each)."""
     y = rx.symbols.reshape(repeat, -1)  # (r, n/2)
     w = 1.0 / np.maximum(rx.noise_var.reshape(repeat, -1), 1e-9)  # (r, n/2)
-    combined = (y * w).sum(0) / w.sum(0)  # (n/2,) zero-forced, maximum-ratio combined
-    nv = 1.0 / w.sum(0)  # (n/2,)
-    c = combined / (1.0 + nv) * scale  # LMMSE estimate of unit-power symbols, rescaled
-    return np.stack([c.real, c.imag], 1).reshape(-1)[:n_values].astype(np.float32)
+    combined = (y * w).sum(0) / w.sum(0) * scale  # (n/2,) in latent units
+    nv = 1.0 / w.sum(0)  # (n/2,) per complex unit-power symbol
+    values = np.stack([combined.real, combined.imag], 1).reshape(-1)[:n_values]
+    return values.astype(np.float32), (np.repeat(nv, 2)[:n_values] * scale**2 / 2).astype(np.float32)
+
+
+def zero_mean_lmmse(values: np.ndarray, variance: np.ndarray, scale: float) -> np.ndarray:
+    """Observed latent values and their noise variances -> LMMSE estimates under the zero-mean prior the symbols were
+    scaled to (unit power: scale^2 / 2 a latent value)."""
+    prior = scale**2 / 2
+    return (values * (prior / (prior + variance))).astype(np.float32)
+
+
+def unpack_key(rx: Received, n_values: int, repeat: int, scale: float) -> np.ndarray:
+    """Received repeated symbols -> (n_values,) latent estimates: MRC over the repeats, then the zero-mean LMMSE."""
+    return zero_mean_lmmse(*observe_key(rx, n_values, repeat, scale), scale)
 
 
 def sent_parts(encoded: Encoded) -> set[str]:
@@ -399,8 +412,9 @@ class SemanticReceive(Receive):
             value = None
         return self.held.update(name, value) if value is not None else None
 
-    def _key(self, payloads: dict[str, Received], gh: int, gw: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(key latents (1, L, gh, gw), mask (1, 1, gh, gw)), or None when the mask or the symbols are unusable."""
+    def _key(self, payloads: dict[str, Received], gh: int, gw: int) -> tuple[torch.Tensor, ...] | None:
+        """(key latents (1, L, gh, gw) LMMSE, mask (1, 1, gh, gw), the latents as observed (1, L, gh, gw) and their noise
+        variances (1, L, gh, gw): zero outside the mask), or None when the mask or the symbols are unusable."""
         data = self._digital("mask", payloads)
         if data is None or "key" not in payloads:
             return None
@@ -418,13 +432,16 @@ class SemanticReceive(Receive):
         if grid.shape != (gh, gw) or rx.symbols.size != self.params.key_repeat * -(-n // 2):
             self._lose("key")
             return None
-        z = np.zeros((channels, gh, gw), np.float32)
-        z[:, grid] = unpack_key(rx, n, self.params.key_repeat, scale).reshape(channels, -1)
-        return torch.from_numpy(z)[None], torch.from_numpy(grid.astype(np.float32))[None, None]
+        z, observed, variance = (np.zeros((channels, gh, gw), np.float32) for _ in range(3))
+        values, noise = observe_key(rx, n, self.params.key_repeat, scale)
+        observed[:, grid], variance[:, grid] = values.reshape(channels, -1), noise.reshape(channels, -1)
+        z[:, grid] = zero_mean_lmmse(values, noise, scale).reshape(channels, -1)
+        return tuple(torch.from_numpy(a)[None] for a in (z, grid.astype(np.float32)[None], observed, variance))
 
     def _arrived(self, payloads: dict[str, Received], height: int, width: int) -> dict:
         """The scheme's parts as decoded this frame (or held): ``lowres`` (h, w, 3) uint8 at its coded size,
-        ``labels`` (H, W), ``key`` (latents (1, L, gh, gw), mask (1, 1, gh, gw)), ``caption`` str; None where lost."""
+        ``labels`` (H, W), ``key`` (latents (1, L, gh, gw), mask (1, 1, gh, gw)) and ``key_observed`` (before the LMMSE:
+        values and noise variances (1, L, gh, gw)), ``caption`` str; None where lost."""
         parts = self.parts
         self._open_bundle(payloads)
         got: dict = {}
@@ -438,7 +455,8 @@ class SemanticReceive(Receive):
             labels = self._held("map", payloads, decode_map)
             got["labels"] = labels if labels is not None and labels.shape == (height, width) else None
         if "key" in parts:
-            got["key"] = self._key(payloads, *latent_grid(height, width))
+            key = self._key(payloads, *latent_grid(height, width))
+            got["key"], got["key_observed"] = (key[:2], key[2:]) if key is not None else (None, None)
         if "caption" in parts:
             got["caption"] = self._held("caption", payloads, decode_text)
         if REST in parts:
@@ -451,7 +469,7 @@ class SemanticReceive(Receive):
     def decode(self, payloads: dict[str, Received], height: int, width: int) -> np.ndarray:
         got = self._arrived(payloads, height, width)
         if self.background is not None:
-            return self.background.decode(got[REST], got.get("key"), height, width)
+            return self.background.decode(got[REST], got["key_observed"], got["key"][1] if got["key"] else None, height, width)
         if self.params.generator == "hub":
             return self._generate_hub(got, height, width)
         if self.params.codec == "taef2":
