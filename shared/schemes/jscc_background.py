@@ -11,8 +11,8 @@ maps in every block: the ``rest`` payload (analog, one length, read off its symb
 Receive: the JSCC decoder -> z_hat (normalised as the JSCC was trained); the key latents estimated with
 z_hat as their prior mean (:func:`key_estimate`: at low SNR they lean on the JSCC, at high SNR on what
 arrived); the key pixels (8 x 8 per key cell) from TAEF2's own decoder of z_hat with the key cells
-replaced by those estimates; the others from the decoder lrisc's receiver uses on z_hat (its
-receiver-tuned copy where that ships).
+replaced by those estimates, the others from the decoder lrisc's receiver uses on z_hat (its
+receiver-tuned copy where that ships), blended over ``FEATHER_PX`` on each side of the edge.
 """
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ from shared.schemes.lrisc import PAYLOAD, TAEF2_JSCC, LriscParams, LriscReceive,
 from shared.schemes.lrisc_nets import TAEF2, pixel_decoder_at
 
 PART = "rest"  # the payload's name in keyregion's frames
+# the key pixels blend into the rest over 4 px on each side of the key cells' edge: TAEF2's own decoder and the tuned
+# one differ slightly in tone, a hard edge showed as a lighter rectangle round a face; measured +0.02-0.07 dB key PSNR
+# at 5-20 dB AWGN (8 px: -0.2 dB at 20 dB)
+FEATHER_PX = 4
 MIN_ERROR_VAR = 1e-4  # the JSCC's error variance is never taken as zero (a latent value's is ~1): the key still counts
 
 
@@ -96,7 +100,8 @@ class BackgroundReceive:
             z_key = (norm.inverse(key_estimate(values, noise_var, prior, grid)) - mean) / std  # back in z_hat's
             key_pixels = self._decoder(TAEF2)((z_hat * (1 - grid) + z_key * grid).to(z_hat.dtype))  # (1, 3, H', W')
             inside = F.interpolate(grid, scale_factor=y.shape[2] // grid.shape[2], mode="nearest")  # (1, 1, H', W')
-            y = torch.where(inside.bool(), key_pixels, y)
+            weight = F.avg_pool2d(inside, 2 * FEATHER_PX + 1, 1, FEATHER_PX, count_include_pad=False)  # 1/2 on the edge
+            y = weight * key_pixels + (1 - weight) * y
         return as_frame(y, height, width)
 
     def warmup(self) -> None:
