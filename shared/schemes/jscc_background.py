@@ -30,8 +30,8 @@ from shared.schemes.lrisc_nets import TAEF2, pixel_decoder_at
 
 PART = "rest"  # the payload's name in keyregion's frames
 # the key pixels blend into the rest over 4 px on each side of the key cells' edge: TAEF2's own decoder and the tuned
-# one differ slightly in tone, a hard edge showed as a lighter rectangle round a face; measured +0.02-0.07 dB key PSNR
-# at 5-20 dB AWGN (8 px: -0.2 dB at 20 dB)
+# one differ slightly in tone, and a hard edge showed as a lighter rectangle round a face; the blend also measured
+# +0.04-0.12 dB key PSNR at 5-20 dB AWGN (benchmarks/eval_semantic_taef2.sh before and after)
 FEATHER_PX = 4
 MIN_ERROR_VAR = 1e-4  # the JSCC's error variance is never taken as zero (a latent value's is ~1): the key still counts
 
