@@ -18,4 +18,5 @@ from shared.schemes.semantic import KeyRegionParams, register_semantic
 
 SPEC = register_semantic(
     "keyregion", KeyRegionParams,
-    "key regions: key latents (analog) + key mask + caption of the rest, then diffusion that keeps the key regions")
+    "key regions: key latents (analog) + key mask, the rest through lrisc's TAEF2 JSCC (background=jscc, the default on "
+    "TAEF2) or generated from a caption and thumbnail by diffusion that keeps the key regions (background=generate)")
