@@ -16,7 +16,7 @@ from shared.generators.semantic_conditions import (
 )
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.schemes.base import Received, get_scheme
-from shared.schemes.semantic import SCHEME_PARTS, pack_key, sent_parts, unpack_key
+from shared.schemes.semantic import SCHEME_PARTS, observe_key, pack_key, sent_parts, zero_mean_lmmse
 from shared.sources import skimage_photos, square_resize
 
 
@@ -74,12 +74,13 @@ def test_key_latents_round_trip_and_lmmse_error_matches_theory():
     symbols, scale = pack_key(values)
     assert symbols.size == 10001 and abs(np.mean(np.abs(symbols) ** 2) - 1) < 1e-3
     clean = Received(symbols, np.full(symbols.size, 1e-9, np.float32))
-    assert np.allclose(unpack_key(clean, values.size, 1, scale), values, atol=1e-3)
+    assert np.allclose(zero_mean_lmmse(*observe_key(clean, values.size, 1, scale), scale), values, atol=1e-3)
     for repeat in (1, 4):
         nv = 10 ** (-5 / 10)  # 5 dB
         tx = np.tile(symbols, repeat)
         noise = (rng.standard_normal(tx.size) + 1j * rng.standard_normal(tx.size)) * np.sqrt(nv / 2)
-        est = unpack_key(Received((tx + noise).astype(np.complex64), np.full(tx.size, nv, np.float32)), values.size, repeat, scale)
+        rx = Received((tx + noise).astype(np.complex64), np.full(tx.size, nv, np.float32))
+        est = zero_mean_lmmse(*observe_key(rx, values.size, repeat, scale), scale)
         nv_c = nv / repeat  # maximum-ratio combining of r repeats
         theory = scale**2 * nv_c / (1 + nv_c) / 2  # LMMSE error of a unit-power complex symbol, per real
         # the last (padded) symbol aside, the mean squared error per real value matches theory within 5%

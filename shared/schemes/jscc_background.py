@@ -1,7 +1,7 @@
 """``keyregion``'s JSCC background (``background=jscc``): the whole frame through lrisc's TAEF2 JSCC at a low rate,
 the key cells decoded from their own received latents on top of it.
 
-Why: with a generated background (``background=generate``) the key region lost 2-3 dB of PSNR to the
+Why: with a generated background (``background=generate``) the key region lost 1.6-2.0 dB of PSNR to the
 generated context, which TAEF2's decoder (a receptive field of many latent cells) mixes into the key
 pixels, and the rest was far from the scene (README, "keyregion's background").
 
