@@ -11,7 +11,8 @@ from shared.roles import Segmentation
 from shared.sideinfo.budget import frame_budget
 from shared.sideinfo.bundle import BundleError, decode_parts, encode_parts, pack_parts, unpack_parts
 from shared.sideinfo.lowres import LowResConfig, decode_lowres, encode_lowres
-from shared.sideinfo.maps import LZMA, PNG, WEBP, MapDecodeError, block_factor, decode_map, encode_map, upsample
+from shared.sideinfo.mask_runs import RunsDecodeError, decode_runs, encode_runs
+from shared.sideinfo.maps import HEADER, LZMA, PNG, RUNS, WEBP, MapDecodeError, block_factor, decode_map, encode_map, upsample
 from shared.sideinfo.reuse import ReuseConfig, ReuseReceiver, ReuseSender, map_change, text_similarity
 from shared.sideinfo.text import TextDecodeError, decode_text, encode_text
 
@@ -215,3 +216,43 @@ def test_packed_parts_round_trip_and_malformed_bundles_are_refused():
                 b"\x02\xff\xff\xff\xff"):
         with pytest.raises(BundleError):
             unpack_parts(bad)
+
+
+def key_grid(h: int = 32, w: int = 32) -> np.ndarray:
+    """A key-cell grid as keyregion sends it: two blobs (a face and a body) on a 32 x 32 latent grid."""
+    yy, xx = np.mgrid[:h, :w]
+    return ((yy - 8) ** 2 + (xx - 20) ** 2 < 30) | ((yy > 14) & (yy < 30) & (abs(xx - 19) < 7 + (yy - 14) // 3))
+
+
+def test_run_code_is_exact_and_wins_on_key_masks():
+    rng = np.random.default_rng(0)
+    cases = [key_grid(), np.ones((5, 7), bool), np.zeros((1, 1), bool), np.ones((1, 1), bool),
+             rng.random((31, 17)) < 0.5, rng.random((32, 32)) < 0.03]
+    for mask in cases:
+        assert np.array_equal(decode_runs(encode_runs(mask), *mask.shape), mask)
+        data = encode_map(mask, codecs=(RUNS,))
+        assert data[0] == RUNS and decode_map(data).dtype == bool and np.array_equal(decode_map(data), mask)
+    grid = key_grid()
+    assert encode_map(grid)[0] == RUNS  # the best of the defaults for a key mask
+    assert len(encode_map(grid)) < min(len(encode_map(grid, codecs=(c,))) for c in (WEBP, LZMA)) / 1.3
+    assert encode_map(regions(32, 32))[0] != RUNS  # labels are never run-coded
+
+
+def test_run_code_refuses_what_it_did_not_make():
+    data = encode_runs(key_grid())
+    with pytest.raises(RunsDecodeError, match="passes|ends"):
+        decode_runs(data, 16, 16)  # the runs do not fit a smaller mask
+    with pytest.raises(RunsDecodeError, match="ends"):
+        decode_runs(data[: len(data) // 2], 32, 32)
+    with pytest.raises(RunsDecodeError, match="left over"):
+        decode_runs(data + b"\xff", 32, 32)
+    with pytest.raises(RunsDecodeError, match="empty"):
+        decode_runs(b"", 4, 4)
+    coded = encode_map(key_grid(), codecs=(RUNS,))
+    with pytest.raises(MapDecodeError, match="bool mask"):
+        decode_map(coded[:6] + bytes([1]) + coded[7:])  # the header says uint8 labels
+    with pytest.raises(MapDecodeError):
+        decode_map(coded[:7] + b"\x00\x00")  # a zero-bit flood: no run ever ends
+    huge = HEADER.pack(RUNS, 1, 65535, 65535, 0) + encode_runs(np.zeros((1, 1), bool))  # 4 G cells from 8 bytes
+    with pytest.raises(MapDecodeError, match="larger than any frame"):
+        decode_map(huge)

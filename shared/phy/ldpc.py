@@ -9,14 +9,14 @@ import torch
 MAX_K = 8448  # the largest 5G base-graph-1 code block
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _encoder(k: int, n: int, bps: int):
     from sionna.phy.fec.ldpc import LDPC5GEncoder  # heavy import, paid once
 
     return LDPC5GEncoder(k, n, num_bits_per_symbol=bps)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _decoder(k: int, n: int, bps: int, num_iter: int):
     from sionna.phy.fec.ldpc import LDPC5GDecoder
 
