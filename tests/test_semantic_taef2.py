@@ -247,6 +247,18 @@ def test_the_jscc_background_needs_taef2_and_lriscs_rates(jscc_background):
     assert KEYREGION.params(codec="embedded").background == "generate"
 
 
+def test_the_mask_alone_goes_at_rate_third_in_a_fitted_block(jscc_background):
+    p = KEYREGION.params()
+    assert p.link == semantic.MASK_LINK and p.link.code_rate == pytest.approx(1 / 3) and p.link.fit
+    assert KEYREGION.params(background="generate").link == semantic.SemanticParams.model_fields["link"].default
+    chosen = {"modulation": "qpsk", "code_rate": 0.5, "ldpc_k": 512}
+    assert KEYREGION.params(link=chosen).link.ldpc_k == 512  # a link the user names is kept
+    _, header, encoded = round_trip("keyregion", {"key_regions": "faces-saliency"})
+    side = next(d for d in header.payloads if d.name == semantic.BUNDLE)
+    assert side.n_symbols == p.link.n_symbols(encoded.info["mask_bytes"] + 5) < 1024  # + the bundle entry (id, length)
+    assert header.scheme_params["link"]["code_rate"] == pytest.approx(1 / 3)  # the receiver decodes what was sent
+
+
 def test_a_receiver_without_the_background_jscc_refuses_the_stream(jscc_background):
     header, _, _ = FrameEncoder("keyregion", {"key_regions": "faces-saliency"}).encode(FRAME, 0)
     from shared.schemes import lrisc

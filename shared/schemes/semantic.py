@@ -204,7 +204,7 @@ class KeyRegionParams(KeyLatentParams):
     # caption + an 8 x 8 thumbnail painted by the semantic generator (seed paper 001's design). codec=taef2 defaults
     # to jscc where lrisc's TAEF2 JSCC ships
     background: Literal["generate", "jscc"] = "generate"
-    background_maps: int = 16  # of the JSCC's 64: CBR 1/96 (2,048 symbols at 256x256), +2.9 dB key PSNR at 10 dB (README)
+    background_maps: int = 16  # of the JSCC's 64: CBR 1/96 (2,048 symbols at 256x256), +3.0 dB key PSNR at 10 dB (README)
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # the background JSCC's SNR until the receiver feeds one back
 
     @classmethod
