@@ -117,13 +117,18 @@ def jscc_background(generator):
 def keyregion_frame(params: dict | None = None) -> tuple[dict, dict]:
     """FRAME through keyregion's transmitter (salient-region keys) -> (received payloads at 30 dB AWGN, encoded info)."""
     encoded = get_scheme("keyregion").transmit(KEYREGION.params(key_regions="faces-saliency", **(params or {}))).encode(FRAME)
+    return at_30_db(encoded), encoded.info
+
+
+def at_30_db(encoded) -> dict:
+    """An encoded frame's payloads as received over 30 dB AWGN (seeded)."""
     rng = np.random.default_rng(0)
     nv = 10 ** -3.0
     payloads = {}
     for pl in encoded.payloads:
         noise = (rng.standard_normal(pl.symbols.size) + 1j * rng.standard_normal(pl.symbols.size)) * (nv / 2) ** 0.5
         payloads[pl.name] = Received((pl.symbols + noise).astype(np.complex64), np.full(pl.symbols.size, nv, np.float32))
-    return payloads, encoded.info
+    return payloads
 
 
 def test_keyregion_on_taef2_sends_its_background_through_lriscs_jscc(jscc_background):
@@ -235,6 +240,29 @@ def test_the_background_jscc_is_told_the_fed_back_snr(jscc_background):
     assert transmit.encode(FRAME).info["tx_snr_db"] == 12.0  # before any feedback: snr_db
     transmit.on_feedback(3.5)
     assert transmit.encode(FRAME).info["tx_snr_db"] == 3.5
+
+
+def test_at_a_low_fed_back_snr_the_key_latents_go_twice(jscc_background):
+    p = KEYREGION.params(key_regions="faces-saliency")
+    assert p.repeat_policy == "snr" and KEYREGION.params(background="generate").repeat_policy == "fixed"
+    assert [semantic.key_repeats(p, snr) for snr in (None, 3.0, 7.4, 7.5, 20.0)] == [1, 2, 2, 1, 1]
+    fixed = KEYREGION.params(key_repeat=3, repeat_policy="fixed")
+    assert {semantic.key_repeats(fixed, snr) for snr in (None, 0.0, 20.0)} == {3}
+    transmit = get_scheme("keyregion").transmit(p)
+    once = transmit.encode(FRAME)
+    transmit.on_feedback(3.0)
+    twice = transmit.encode(FRAME)
+    key_symbols = lambda enc: next(pl.symbols for pl in enc.payloads if pl.name == "key")  # noqa: E731
+    assert (once.info["key_repeat"], twice.info["key_repeat"]) == (1, 2)
+    assert np.array_equal(key_symbols(twice), np.tile(key_symbols(once), 2))
+    receive = get_scheme("keyregion").receive(p)  # reads the repetitions off the count: no parameter tells it
+    variance = lambda enc: receive._arrived(at_30_db(enc), *FRAME.shape[:2])["key_observed"][1]  # noqa: E731
+    v1, v2 = variance(once), variance(twice)
+    assert torch.allclose(v2[v1 > 0], v1[v1 > 0] / 2)  # two copies combined: half the noise
+    forged = at_30_db(twice)
+    forged["key"] = Received(np.tile(forged["key"].symbols, 2)[: 3 * key_symbols(once).size],
+                             np.tile(forged["key"].noise_var, 2)[: 3 * key_symbols(once).size])  # 3 copies: not the policy's
+    assert receive.decode(forged, *FRAME.shape[:2]).shape == FRAME.shape and receive.lost["key"] == 1
 
 
 def test_the_jscc_background_needs_taef2_and_lriscs_rates(jscc_background):
