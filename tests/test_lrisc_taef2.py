@@ -77,7 +77,7 @@ def test_auto_picks_embedded_without_taef2(monkeypatch, tmp_path):
     monkeypatch.setenv("SEMCOM_HUB_DIR", str(tmp_path))
     monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path))
     p = lrisc.LriscParams()
-    assert (p.codec, p.length, p.steps, p.jscc_weights) == ("embedded", "uniform", 1, "lrisc_jscc")
+    assert (p.codec, p.length, p.steps, p.jscc_weights) == ("embedded", "uniform", 0, "lrisc_jscc")
     with pytest.raises(ValidationError, match="needs codec=taef2"):
         lrisc.LriscParams(codec="embedded", length="content")
     with pytest.raises(ValidationError, match="not a generator of codec"):

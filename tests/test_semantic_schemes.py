@@ -16,7 +16,7 @@ from shared.generators.semantic_conditions import (
 )
 from shared.pipeline import ChannelStage, FrameDecoder, FrameEncoder
 from shared.schemes.base import Received, get_scheme
-from shared.schemes.semantic import SCHEME_PARTS, observe_key, pack_key, sent_parts, zero_mean_lmmse
+from shared.schemes.semantic import SCHEME_PARTS, observe_key, pack_key, scheme_parts, sent_parts, zero_mean_lmmse
 from shared.sources import skimage_photos, square_resize
 
 
@@ -87,13 +87,16 @@ def test_key_latents_round_trip_and_lmmse_error_matches_theory():
         assert abs(np.mean((est[:-1] - values[:-1]) ** 2) / theory - 1) < 0.05
 
 
-@pytest.mark.parametrize("scheme", ["spic", "keyregion", "full"])
-def test_scheme_round_trip_resembles_the_frame(scheme, photos):
+@pytest.mark.parametrize("scheme,params", [("spic", {}), ("keyregion", {}), ("keyregion", {"background": "generate"}),
+                                           ("full", {})])
+def test_scheme_round_trip_resembles_the_frame(scheme, params, photos):
     frame, other = photos["astronaut"], photos["coffee"]
-    out, header, encoded = round_trip(scheme, frame, 20.0)
+    out, header, encoded = round_trip(scheme, frame, 20.0, params)
     assert out.shape == frame.shape and out.dtype == np.uint8
-    assert {p.name for p in header.payloads} <= {"side", "key"}  # the digital parts travel bundled
-    assert sent_parts(encoded) <= set(SCHEME_PARTS[scheme]) and sent_parts(encoded) >= set(SCHEME_PARTS[scheme]) - {"key"}
+    parts = set(scheme_parts(scheme, get_scheme(scheme).params(**params)))
+    names = {p.name for p in header.payloads}
+    assert names <= {"side", "key", "rest"} and ("rest" in names) == ("rest" in parts)  # the digital parts travel bundled
+    assert sent_parts(encoded) <= parts and sent_parts(encoded) >= parts - {"key"}
     assert psnr(out, frame) > psnr(out, other) + 1  # the picture is of this frame, not any frame
 
 
@@ -143,7 +146,7 @@ def test_a_lost_map_drops_its_condition_but_a_lost_lowres_loses_the_frame(photos
 
 def test_keyregion_keeps_the_key_region_faithful():
     frame = square_resize(skimage_photos()["astronaut"], 128)  # a face the cascade finds
-    out, header, encoded = round_trip("keyregion", frame, 20.0)
+    out, header, encoded = round_trip("keyregion", frame, 20.0, {"background": "generate"})
     assert encoded.info["key_cells"] > 0
     key_symbols = next(p.n_symbols for p in header.payloads if p.name == "key")
     assert key_symbols == 8 * encoded.info["key_cells"] // 2  # 8 latent values per cell, two per complex symbol
@@ -153,6 +156,28 @@ def test_keyregion_keeps_the_key_region_faithful():
     grid = block_any(load_model(default_model("key_regions"), role="key_regions").select(frame), 8)
     key = upsample(grid, 8, 128, 128)
     assert psnr(out, frame, key) > psnr(out, frame, ~key) + 2  # faithful inside, generated outside
+
+
+def test_offline_keyregion_sends_its_background_through_the_embedded_jscc():
+    frame = square_resize(skimage_photos()["astronaut"], 128)
+    spec = get_scheme("keyregion")
+    params = spec.params()
+    assert (params.codec, params.background, params.background_maps) == ("embedded", "jscc", 16)
+    encoded = spec.transmit(params).encode(frame)
+    assert sent_parts(encoded) == {"mask", "key", "rest"} and encoded.info["key_cells"] > 0
+    assert encoded.info["rest_symbols"] == 16 * (128 // 16) ** 2 // 2  # 16 of the embedded JSCC's 32 maps
+    rx = noiseless(encoded)
+    receiver = spec.receive(params)
+    with_key = receiver.decode(rx, 128, 128)
+    jscc_alone = receiver.decode({n: r for n, r in rx.items() if n != "key"}, 128, 128)  # a lost key: the JSCC's picture
+    generated, _, _ = round_trip("keyregion", frame, 40.0, {"background": "generate"})
+    from shared.registry.table import default_model, load_model
+    from shared.sideinfo.maps import block_any, upsample
+
+    grid = block_any(load_model(default_model("key_regions"), role="key_regions").select(frame), 8)
+    key = upsample(grid, 8, 128, 128)
+    assert psnr(with_key, frame, key) > psnr(jscc_alone, frame, key) + 1  # the key latents sharpen the key region
+    assert psnr(with_key, frame, ~key) > psnr(generated, frame, ~key) + 3  # and the rest is the scene, not a guess
 
 
 def test_list_schemes_shows_every_param_with_its_default(capsys):

@@ -265,14 +265,15 @@ def test_at_a_low_fed_back_snr_the_key_latents_go_twice(jscc_background):
     assert receive.decode(forged, *FRAME.shape[:2]).shape == FRAME.shape and receive.lost["key"] == 1
 
 
-def test_the_jscc_background_needs_taef2_and_lriscs_rates(jscc_background):
-    with pytest.raises(ValidationError, match="codec=taef2"):
-        KEYREGION.params(codec="embedded", background="jscc")
+def test_the_jscc_background_needs_the_embedded_generator_and_lriscs_rates(jscc_background):
     with pytest.raises(ValidationError, match="generator=embedded"):
         KEYREGION.params(background="jscc", generator="hub")
-    with pytest.raises(ValidationError, match="sends 8, 16"):
+    with pytest.raises(ValidationError, match="taef2 JSCC sends 8, 16, 24, 32, 48, 64"):
         KEYREGION.params(background_maps=12)
-    assert KEYREGION.params(codec="embedded").background == "generate"
+    with pytest.raises(ValidationError, match="embedded JSCC sends 8, 16, 24, 32 maps"):
+        KEYREGION.params(codec="embedded", background_maps=48)  # a TAEF2 rate: the embedded JSCC has 32 maps
+    assert KEYREGION.params(codec="embedded").background == "jscc"  # the embedded JSCC always ships
+    assert KEYREGION.params(generator="hub").background == "generate"  # a hub generator paints the background
 
 
 def test_the_mask_alone_goes_at_rate_third_in_a_fitted_block(jscc_background):

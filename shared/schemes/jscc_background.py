@@ -1,17 +1,18 @@
-"""``keyregion``'s JSCC background (``background=jscc``): the whole frame through lrisc's TAEF2 JSCC at a low rate,
-the key cells decoded from their own received latents on top of it.
+"""``keyregion``'s JSCC background (``background=jscc``): the whole frame through lrisc's JSCC at a low rate, the key
+cells decoded from their own received latents on top of it. On TAEF2 (lrisc's TAEF2 JSCC, 64 maps) and on the
+embedded codec (lrisc's embedded JSCC, 32 maps, whose latent is the key latents' own: no renormalising).
 
 Why: with a generated background (``background=generate``) the key region lost 1.6-2.0 dB of PSNR to the
 generated context, which TAEF2's decoder (a receptive field of many latent cells) mixes into the key
 pixels, and the rest was far from the scene (README, "keyregion's background").
 
-Transmit: the frame's TAEF2 latent (encoded once: the key latents come from it too) -> lrisc's TAEF2
-JSCC at the SNR the receiver feeds back (``snr_db`` before any) -> its first ``background_maps`` of 64
-maps in every block: the ``rest`` payload (analog, one length, read off its symbol count).
+Transmit: the frame's latent (TAEF2's is encoded once: the key latents come from it too) -> lrisc's
+JSCC at the SNR the receiver feeds back (``snr_db`` before any) -> its first ``background_maps`` maps
+in every block: the ``rest`` payload (analog, one length, read off its symbol count).
 Receive: the JSCC decoder -> z_hat (normalised as the JSCC was trained); the key latents estimated with
 z_hat as their prior mean (:func:`key_estimate`: at low SNR they lean on the JSCC, at high SNR on what
-arrived); the key pixels (8 x 8 per key cell) from TAEF2's own decoder of z_hat with the key cells
-replaced by those estimates, the others from the decoder lrisc's receiver uses on z_hat (its
+arrived); the key pixels (8 x 8 per key cell) from the codec's own decoder of z_hat with the key cells
+replaced by those estimates, the others from the decoder lrisc's receiver uses on z_hat (on TAEF2 its
 receiver-tuned copy where that ships), blended over ``FEATHER_PX`` on each side of the edge.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.codecs.frames import as_frame
+from shared.codecs.frames import LATENT_CODEC, as_frame
 from shared.generators import semantic_taef2 as taef2
 from shared.nets.jscc import cbr_of
 from shared.nets.latent_jscc import latent_normalisation
@@ -50,23 +51,23 @@ def key_estimate(observed: torch.Tensor, noise_var: torch.Tensor, prior_mean: to
     return torch.where(inside, z, torch.zeros_like(z))
 
 
-def background_params(maps: int, snr_db: float) -> LriscParams:
-    """lrisc on TAEF2 with one length of ``maps`` maps everywhere, no diffusion: the background's JSCC at both ends."""
-    return LriscParams(codec="taef2", length="uniform", cbr=cbr_of(maps), rate_policy="fixed", snr_db=snr_db, steps=0)
+def background_params(codec: str, maps: int, snr_db: float) -> LriscParams:
+    """lrisc on ``codec`` with one length of ``maps`` maps everywhere, no diffusion: the background's JSCC at both ends."""
+    return LriscParams(codec=codec, length="uniform", cbr=cbr_of(maps), rate_policy="fixed", snr_db=snr_db, steps=0)
 
 
 class BackgroundTransmit:
-    """The transmitter's half: a TAEF2 latent -> the ``rest`` symbols at the fed-back SNR."""
+    """The transmitter's half: a frame (on TAEF2: its latent) -> the ``rest`` symbols at the fed-back SNR."""
 
-    def __init__(self, maps: int, snr_db: float):
-        self.jscc = LriscTransmit(background_params(maps, snr_db))
+    def __init__(self, codec: str, maps: int, snr_db: float):
+        self.jscc = LriscTransmit(background_params(codec, maps, snr_db))
 
     def on_feedback(self, snr_db: float) -> None:
         self.jscc.on_feedback(snr_db)
 
-    def encode(self, z: torch.Tensor, height: int, width: int) -> Encoded:
-        """The frame's raw TAEF2 latent (1, 32, H'/8, W'/8) -> one ``rest`` payload (its info: the JSCC's)."""
-        encoded = self.jscc.encode_latent(z, height, width)
+    def encode(self, frame: np.ndarray, z: torch.Tensor | None) -> Encoded:
+        """(H, W, 3) uint8 and, on TAEF2, its raw latent z (1, 32, H'/8, W'/8) -> one ``rest`` payload (its info: the JSCC's)."""
+        encoded = self.jscc.encode_latent(z, *frame.shape[:2]) if z is not None else self.jscc.encode(frame)
         (payload,) = encoded.payloads  # uniform length: no length map
         payload.name = PART
         return encoded
@@ -75,9 +76,11 @@ class BackgroundTransmit:
 class BackgroundReceive:
     """The receiver's half: the ``rest`` payload + the received key latents -> the frame."""
 
-    def __init__(self, maps: int, snr_db: float):
-        self.jscc = LriscReceive(background_params(maps, snr_db))
+    def __init__(self, codec: str, maps: int, snr_db: float):
+        self.jscc = LriscReceive(background_params(codec, maps, snr_db))
         self.device = self.jscc.device
+        self.taef2 = codec == "taef2"
+        self.key_codec = TAEF2 if self.taef2 else LATENT_CODEC  # the key pixels: the codec's own decoder
 
     def _decoder(self, codec: str) -> torch.nn.Module:
         p = self.jscc.params
@@ -86,25 +89,33 @@ class BackgroundReceive:
     @torch.no_grad()
     def decode(self, rest: Received, observed: tuple[torch.Tensor, torch.Tensor] | None, grid: torch.Tensor | None,
                height: int, width: int) -> np.ndarray:
-        """``rest`` and, where they arrived, the key latents as observed (values and noise variances (1, 32, gh, gw),
+        """``rest`` and, where they arrived, the key latents as observed (values and noise variances (1, L, gh, gw),
         in the generator's normalisation) with their mask ``grid`` (1, 1, gh, gw) -> (height, width, 3) uint8.
         Raises DecodeFailure where ``rest`` does not fit the frame."""
-        z_hat = self.jscc.latent({PAYLOAD: rest}, height, width)  # (1, 32, H'/8, W'/8), the JSCC's normalisation
+        z_hat = self.jscc.latent({PAYLOAD: rest}, height, width)  # (1, L, H'/8, W'/8), the JSCC's normalisation
         y = self._decoder(self.jscc.codec)(z_hat)  # (1, 3, H', W')
         if observed is not None:
-            norm = taef2.load_normaliser(self.device)
-            mean, std = (t.to(self.device) for t in latent_normalisation(TAEF2_JSCC))
             pad = (0, z_hat.shape[3] - grid.shape[3], 0, z_hat.shape[2] - grid.shape[2])  # H' pads to 16, the grid to 8
             values, noise_var, grid = (F.pad(t.to(self.device), pad) for t in (*observed, grid))  # (1, ., H'/8, W'/8)
-            prior = norm.forward(z_hat * std + mean)  # (1, 32, H'/8, W'/8) z_hat in the key latents' normalisation
-            z_key = (norm.inverse(key_estimate(values, noise_var, prior, grid)) - mean) / std  # back in z_hat's
-            key_pixels = self._decoder(TAEF2)((z_hat * (1 - grid) + z_key * grid).to(z_hat.dtype))  # (1, 3, H', W')
+            to_key, from_key = self._normalisations()
+            z_key = from_key(key_estimate(values, noise_var, to_key(z_hat), grid))  # the estimate, back in z_hat's
+            key_pixels = self._decoder(self.key_codec)((z_hat * (1 - grid) + z_key * grid).to(z_hat.dtype))  # (1, 3, H', W')
             inside = F.interpolate(grid, scale_factor=y.shape[2] // grid.shape[2], mode="nearest")  # (1, 1, H', W')
             weight = F.avg_pool2d(inside, 2 * FEATHER_PX + 1, 1, FEATHER_PX, count_include_pad=False)  # 1/2 on the edge
             y = weight * key_pixels + (1 - weight) * y
         return as_frame(y, height, width)
 
+    def _normalisations(self):
+        """(z_hat -> the key latents' normalisation, and back): TAEF2's JSCC and generator normalise its latent each
+        their own way; the embedded JSCC codes the embedded codec's normalised latent, the key latents themselves."""
+        if not self.taef2:
+            return (lambda z: z), (lambda z: z)
+        norm = taef2.load_normaliser(self.device)
+        mean, std = (t.to(self.device) for t in latent_normalisation(TAEF2_JSCC))
+        return (lambda z: norm.forward(z * std + mean)), (lambda z: (norm.inverse(z) - mean) / std)
+
     def warmup(self) -> None:
         self.jscc.warmup()
-        self._decoder(TAEF2)
-        taef2.load_normaliser(self.device)
+        self._decoder(self.key_codec)
+        if self.taef2:
+            taef2.load_normaliser(self.device)

@@ -64,6 +64,7 @@ from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.jscc_background import PART as REST
 from shared.schemes.jscc_background import BackgroundReceive, BackgroundTransmit
+from shared.nets.latent_jscc import LatentJSCCConfig
 from shared.schemes.lrisc import DOWNSAMPLE, TAEF2_RATES
 from shared.schemes.lrisc import taef2_ready as lrisc_taef2_ready
 from shared.schemes.base import (
@@ -203,20 +204,20 @@ class KeyLatentParams(SemanticParams):
 class KeyRegionParams(KeyLatentParams):
     """``keyregion``'s parameters: the key latents' plus where the rest of the frame comes from."""
 
-    # jscc: the frame through lrisc's TAEF2 JSCC at background_maps of 64 maps, the key cells over it from their
+    # jscc: the frame through lrisc's JSCC of the codec at background_maps maps, the key cells over it from their
     # latents (shared.schemes.jscc_background; measured better than generate on every figure, README); generate: the
-    # caption + an 8 x 8 thumbnail painted by the semantic generator (seed paper 001's design). codec=taef2 defaults
-    # to jscc where lrisc's TAEF2 JSCC ships
+    # caption + an 8 x 8 thumbnail painted by the semantic generator (seed paper 001's design). The default is jscc
+    # where lrisc's JSCC of the codec ships (resolved_defaults)
     background: Literal["generate", "jscc"] = "generate"
-    background_maps: int = 16  # of the JSCC's 64: CBR 1/96 (2,048 symbols at 256x256), +3.0 dB key PSNR at 10 dB (README)
+    # of TAEF2's 64 (or the embedded JSCC's 32): CBR 1/96 (2,048 symbols at 256x256); TAEF2: +3.0 dB key PSNR at 10 dB (README)
+    background_maps: int = 16
     snr_db: float = Field(default=10.0, ge=-10, le=40)  # the background JSCC's SNR until the receiver feeds one back
 
     @classmethod
-    def taef2_defaults(cls) -> dict:
-        return super().taef2_defaults() | {"background": "jscc" if lrisc_taef2_ready() else "generate"}
-
-    @classmethod
     def resolved_defaults(cls, data: dict) -> dict:
+        # the JSCC background wherever its JSCC ships (the embedded one always does) and the embedded generator runs
+        jscc_here = data.get("codec") != "taef2" or lrisc_taef2_ready()
+        data.setdefault("background", "jscc" if jscc_here and data.get("generator", "embedded") == "embedded" else "generate")
         if data.get("background") == "jscc":
             data.setdefault("link", MASK_LINK)
             data.setdefault("repeat_policy", "snr")
@@ -224,10 +225,11 @@ class KeyRegionParams(KeyLatentParams):
 
     @model_validator(mode="after")
     def _background_needs(self) -> "KeyRegionParams":
-        if self.background == "jscc" and (self.codec != "taef2" or self.generator == "hub"):
-            raise ValueError("background=jscc is lrisc's TAEF2 JSCC: it needs codec=taef2 and generator=embedded")
-        if self.background_maps not in TAEF2_RATES:
-            raise ValueError(f"background_maps={self.background_maps}: the TAEF2 JSCC sends {', '.join(map(str, TAEF2_RATES))} maps")
+        if self.background == "jscc" and self.generator == "hub":
+            raise ValueError("background=jscc is lrisc's JSCC of the latent codec: it needs generator=embedded")
+        rates = TAEF2_RATES if self.codec == "taef2" else LatentJSCCConfig().rates
+        if self.background_maps not in rates:
+            raise ValueError(f"background_maps={self.background_maps}: the {self.codec} JSCC sends {', '.join(map(str, rates))} maps")
         return self
 
 
@@ -317,7 +319,7 @@ class SemanticTransmit(Transmit):
             return load_model(name or default_model(role), role=role) if needed else None
 
         self.parts = scheme_parts(self.scheme, params)
-        self.background = BackgroundTransmit(params.background_maps, params.snr_db) if REST in self.parts else None
+        self.background = BackgroundTransmit(params.codec, params.background_maps, params.snr_db) if REST in self.parts else None
         self.selector = model("key_regions", params.key_regions, "mask" in self.parts)
         # a class-based key selector reads the segmenter's classes, so it brings a segmenter even without a map part
         self.class_keys = self.selector is not None and self.selector.reads_segmentation
@@ -347,8 +349,9 @@ class SemanticTransmit(Transmit):
         info: dict = {"analysed": fresh}
         z = None  # the raw TAEF2 latent, where the background needs it: encoded once, for the key latents too
         if self.background is not None:
-            z = hub_codec("cpu").encode_tensor(frame_tensor(frame, DOWNSAMPLE))  # (1, 32, H'/8, W'/8)
-            rest = self.background.encode(z, h, w)
+            if p.codec == "taef2":
+                z = hub_codec("cpu").encode_tensor(frame_tensor(frame, DOWNSAMPLE))  # (1, 32, H'/8, W'/8)
+            rest = self.background.encode(frame, z)
             payloads += rest.payloads
             info |= {"rest_symbols": rest.payloads[0].symbols.size, "tx_snr_db": rest.info["tx_snr_db"]}
         if "lowres" in self.parts:
@@ -396,7 +399,7 @@ class SemanticReceive(Receive):
         self.lost: dict[str, int] = {}  # parts that failed their CRC (or would not decode), by name
         self.bundled: dict[str, bytes] | None = {}  # this frame's bundle, by part; None: lost ({} without a bundle)
         self.parts = scheme_parts(self.scheme, params)
-        self.background = BackgroundReceive(params.background_maps, params.snr_db) if REST in self.parts else None
+        self.background = BackgroundReceive(params.codec, params.background_maps, params.snr_db) if REST in self.parts else None
 
     def _open_bundle(self, payloads: dict[str, Received]) -> None:
         """This frame's bundled parts, decoded once (before any part is read)."""
