@@ -42,3 +42,13 @@ def test_missing_or_empty_sources_are_one_clear_line(tmp_path):
         parse_data_source(f"video:{tmp_path / 'gone.avi'}")
     with pytest.raises(UsageError, match="no training images"):
         load_corpus(parse_data_source(f"folder:{tmp_path}"), 5)
+
+
+def test_crops_come_from_images_smaller_than_the_crop_too():
+    from shared.training.latent import TrainConfig, sample_batch
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)  # a corpus thumbnail below the 96-pixel crop
+    big = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    batch = sample_batch([small, big], TrainConfig(batch=16), rng)
+    assert batch.shape == (16, 3, 96, 96) and 0 <= float(batch.min()) and float(batch.max()) <= 1

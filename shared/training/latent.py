@@ -54,7 +54,7 @@ def sample_batch(images: list[np.ndarray], cfg: TrainConfig, rng: np.random.Gene
         img = images[rng.integers(len(images))]
         h, w = img.shape[:2]
         max_scale = 1.0
-        min_scale = max(cfg.min_scale, cfg.crop / min(h, w))
+        min_scale = min(1.0, max(cfg.min_scale, cfg.crop / min(h, w)))  # an image smaller than the crop is upscaled
         s = math.exp(rng.uniform(math.log(min_scale), math.log(max_scale)))
         side = min(int(round(cfg.crop / s)), h, w)
         y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
