@@ -5,11 +5,11 @@ LDPC code blocks of ``k`` bits (the last one zero-padded). The receiver
 equalises, soft-demaps, decodes every block and checks the CRC; a failed CRC
 loses the whole transport block, which is what makes the cliff.
 
-With ``fit`` a transport block shorter than one code block goes in one shorter
-block instead, its ``k`` the block's bits rounded up to :data:`FIT_STEP_BITS`
-(as 5G NR sizes a code block to its transport block), so a 60-byte message
-costs its own length rather than a whole ``ldpc_k`` block. Each fitted ``k``
-gives its own symbol count, so the receiver reads ``k`` off the count.
+With ``fit`` the last code block is fitted to what is left of the transport
+block instead, its ``k`` those bits rounded up to :data:`FIT_STEP_BITS` (as 5G
+NR sizes code blocks to their transport block), so a 60-byte message costs its
+own length rather than a whole ``ldpc_k`` block. Each fitted ``k`` gives its own
+symbol count, below a full block's, so the receiver reads ``k`` off the count.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ class LinkConfig(BaseModel):
     code_rate: float = Field(default=0.5, ge=0.2, le=0.95)  # threshold near 7 dB on AWGN with 16-QAM; 5G NR spans [1/5, 0.95]
     ldpc_k: int = Field(default=4096, ge=64, le=ldpc.MAX_K)  # long blocks: a sharp cliff, fast decoding
     ldpc_iters: int = Field(default=20, ge=1, le=100)  # BP iterations; Sionna's default
-    # off: every message pads to whole ldpc_k blocks (the digital baseline's fixed frame); on: a message shorter than one
-    # block goes in one block fitted to it (the semantic schemes' side information: tens of bytes)
+    # off: every message pads to whole ldpc_k blocks (the digital baseline's fixed frame); on: a message's last block is
+    # fitted to what is left (the semantic schemes' side information: tens of bytes)
     fit: bool = False
 
     @model_validator(mode="after")

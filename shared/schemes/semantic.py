@@ -10,7 +10,7 @@ becomes one payload, so a part that has not changed since the last frame can sta
 | ``mask``    | digital | the key mask on the latent grid (lossless) + the key symbols' power scale (float16) | every frame |
 | ``key``     | analog  | the latent values under the mask, unit-power, repeated ``key_repeat`` x (``repeat_policy=snr``: at least 2 x below 7.5 dB fed back) | every frame |
 | ``caption`` | digital | the default captioner's text for the non-key region             | when changed      |
-| ``rest``    | analog  | keyregion, ``background=jscc``: the frame through lrisc's TAEF2 JSCC at ``background_maps`` | every frame |
+| ``rest``    | analog  | keyregion, ``background=jscc``: the frame through lrisc's JSCC at ``background_maps`` | every frame |
 
 Digital parts go through CRC + 5G LDPC + QAM (:mod:`shared.phy.link`); the key latents go
 straight onto the channel as analog symbols (pairs of reals), the simplest JSCC: linear, with
@@ -59,12 +59,12 @@ from shared.generators.semantic_conditions import (
     non_key,
     semantic_conditions,
 )
+from shared.nets.latent_jscc import LatentJSCCConfig
 from shared.nets.lora import LORA_WORD
 from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.jscc_background import PART as REST
 from shared.schemes.jscc_background import BackgroundReceive, BackgroundTransmit
-from shared.nets.latent_jscc import LatentJSCCConfig
 from shared.schemes.lrisc import DOWNSAMPLE, TAEF2_RATES
 from shared.schemes.lrisc import taef2_ready as lrisc_taef2_ready
 from shared.schemes.base import (
@@ -127,8 +127,8 @@ class SemanticParams(SchemeParams):
     guidance: float = Field(default=1.0, ge=0, le=10)  # classifier-free guidance scale; 1 = one UNet call per step
     seed: int = Field(default=0, ge=0)  # sampling noise: the same side information gives the same picture
     reuse: bool = True  # map and caption are not re-sent while unchanged (video); False sends them every frame
-    # the digital parts as one LDPC message ("side", one CRC): each message pads to whole blocks, so keyregion's three
-    # ~70-byte parts take two blocks instead of three; False sends each part alone (a lost one loses only itself)
+    # the digital parts as one LDPC message ("side", one CRC): one length-and-CRC overhead and one partly filled last
+    # block instead of one per part; False sends each part alone (a lost one loses only itself)
     bundle: bool = True
     # QPSK r 1/2 (threshold ~1 dB on AWGN, 6 dB below the digital baseline's 16-QAM) in 128-byte blocks, a message
     # under one block in one block fitted to it: the side information is small (a video frame's mask alone is ~60 bytes),
