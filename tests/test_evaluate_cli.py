@@ -110,3 +110,13 @@ def test_images_named_after_a_synset_are_scored_against_their_true_label(tmp_pat
     fish, plain = rows["n01443537_goldfish.png"], rows["plain.png"]
     assert fish["imagenet_top1"] in (0.0, 1.0) and fish["imagenet_top5"] >= fish["imagenet_top1"]
     assert "imagenet_top1" not in plain
+
+
+def test_a_metric_asked_for_but_not_computable_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEMCOM_HUB_DIR", str(tmp_path / "no-hub"))  # YuNet (psnr_key's key mask) is nowhere
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-cache"))
+    argv = ["--schemes", "deepjscc", "--limit", "1", "--size", "64", "--snr-db", "10", "--channel", "awgn"]
+    assert main([*argv, "--metric", "psnr_key", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "--metric psnr_key was not computed" in err and "yunet" in err
+    assert "ms_ssim" not in err  # a default metric's reason stays in results.json only

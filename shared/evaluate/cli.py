@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -97,7 +98,7 @@ def _body(ns: argparse.Namespace) -> int:
     from shared.evaluate.grid import build_jobs, parse_names, parse_snr_list, scheme_points
     from shared.evaluate.images import load_images
     from shared.evaluate.plots import plot_vs_cbr, plot_vs_snr, swept_rates
-    from shared.evaluate.report import format_summary, ordered_rows, summarize, write_results, write_summary
+    from shared.evaluate.report import format_summary, ordered_rows, summarize, unavailable_metrics, write_results, write_summary
     from shared.evaluate.runner import Runner
     from shared.evaluate.store import ConfigMismatch, RunStore
     from shared.schemes.base import scheme_names
@@ -149,6 +150,9 @@ def _body(ns: argparse.Namespace) -> int:
         if sheet and draw_contact_sheet(jobs, store.rows, store.recon_dir, sheet, channel, ns.out / f"contact_{channel}.png"):
             written.append(f"contact_{channel}.png")
     print(format_summary(summary))
+    for name, reason in unavailable_metrics(rows).items():
+        if name in extra_metrics:  # asked for by name, so say why it is missing (every reason is in results.json)
+            print(f"{PROG}: --metric {name} was not computed: {reason}", file=sys.stderr)
     print(f"{PROG}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s -> {ns.out}/results.csv, results.json, "
           + ", ".join(written))
     return 0
