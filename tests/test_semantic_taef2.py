@@ -188,7 +188,7 @@ def test_the_key_pixels_decode_the_received_key_latents_in_the_jscc_context(jscc
     receive._open_bundle(payloads)
     grid = receive._key(payloads, 8, 12)[1][0, 0].bool()  # (8, 12)
     assert torch.equal(mixed[:, :, ~grid], z_hat[:, :, ~grid])
-    z = semantic.hub_codec("cpu").encode_tensor(frame_tensor(FRAME, 16))  # (1, 32, 8, 12) what was sent, raw TAEF2
+    z = taef2_codec.hub_codec("cpu").encode_tensor(frame_tensor(FRAME, 16))  # (1, 32, 8, 12) what was sent, raw TAEF2
     raw = lambda zn: zn * 0.05  # noqa: E731  the tiny JSCC's normalisation: mean 0, std 0.05
     rms = z[:, :, grid].pow(2).mean().sqrt()
     assert (raw(mixed) - z)[:, :, grid].pow(2).mean().sqrt() < 0.1 * rms  # 30 dB: the received key latents

@@ -6,7 +6,7 @@ Why: with a generated background (``background=generate``) the key region lost 1
 generated context, which TAEF2's decoder (a receptive field of many latent cells) mixes into the key
 pixels, and the rest was far from the scene (README, "keyregion's background").
 
-Transmit: the frame's latent (TAEF2's is encoded once: the key latents come from it too) -> lrisc's
+Transmit: the frame's latent (encoded once: the key latents come from it too) -> lrisc's
 JSCC at the SNR the receiver feeds back (``snr_db`` before any) -> its first ``background_maps`` maps
 in every block: the ``rest`` payload (analog, one length, read off its symbol count).
 Receive: the JSCC decoder -> z_hat (normalised as the JSCC was trained); the key latents estimated with
@@ -65,9 +65,9 @@ class BackgroundTransmit:
     def on_feedback(self, snr_db: float) -> None:
         self.jscc.on_feedback(snr_db)
 
-    def encode(self, frame: np.ndarray, z: torch.Tensor | None) -> Encoded:
-        """(H, W, 3) uint8 and, on TAEF2, its raw latent z (1, 32, H'/8, W'/8) -> one ``rest`` payload (its info: the JSCC's)."""
-        encoded = self.jscc.encode_latent(z, *frame.shape[:2]) if z is not None else self.jscc.encode(frame)
+    def encode(self, z: torch.Tensor, height: int, width: int) -> Encoded:
+        """A (height, width) frame's latent (lrisc's frame_latent) -> one ``rest`` payload (its info: the JSCC's)."""
+        encoded = self.jscc.encode_latent(z, height, width)
         (payload,) = encoded.payloads  # uniform length: no length map
         payload.name = PART
         return encoded

@@ -218,6 +218,13 @@ def matched_strength(table: dict[tuple[int, float], float], maps: float, snr_db:
     return (t + 1) / sched.config.num_train_timesteps
 
 
+def frame_latent(frame: np.ndarray, codec: str) -> torch.Tensor:
+    """(H, W, 3) uint8, padded to whole symbol-grid cells -> what ``codec``'s JSCC encodes: TAEF2's raw latent
+    (1, 32, H'/8, W'/8), or the embedded codec's normalised one (1, 8, H'/8, W'/8)."""
+    x = frame_tensor(frame, DOWNSAMPLE)  # (1, 3, H', W')
+    return hub_codec("cpu").encode_tensor(x) if codec == "taef2" else to_latent(x, "cpu")
+
+
 class LriscTransmit(Transmit):
     params: LriscParams
 
@@ -237,21 +244,18 @@ class LriscTransmit(Transmit):
 
     @torch.no_grad()
     def encode(self, frame: np.ndarray) -> Encoded:
-        h, w = frame.shape[:2]
-        x = frame_tensor(frame, DOWNSAMPLE)  # (1, 3, H', W'), padded to whole symbol-grid cells
-        if self.params.codec == "taef2":
-            return self.encode_latent(hub_codec("cpu").encode_tensor(x), h, w)  # TAEF2 latent (1, 32, H'/8, W'/8)
-        k, tx_snr = self._operating_point()
-        s = load_latent_jscc(self.params.jscc_weights).encode(to_latent(x, "cpu"), torch.tensor([[tx_snr]]))  # (1, C, H'/16, W'/16)
-        symbols = to_symbols(s, k)[0].numpy().astype(np.complex64)  # (k * H' * W' / 512,)
-        return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],
-                       info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": tx_snr})
+        return self.encode_latent(frame_latent(frame, self.params.codec), *frame.shape[:2])
 
     @torch.no_grad()
     def encode_latent(self, z: torch.Tensor, h: int, w: int) -> Encoded:
-        """TAEF2 (codec=taef2): an (h, w) frame's latent z (1, 32, H'/8, W'/8) -> the JSCC's payloads."""
+        """An (h, w) frame's :func:`frame_latent` z -> the JSCC's payloads."""
         p = self.params
         k, tx_snr = self._operating_point()
+        if p.codec == "embedded":
+            s = load_latent_jscc(p.jscc_weights).encode(z, torch.tensor([[tx_snr]]))  # (1, C, H'/16, W'/16)
+            symbols = to_symbols(s, k)[0].numpy().astype(np.complex64)  # (k * H' * W' / 512,)
+            return Encoded(payloads=[Payload(PAYLOAD, "analog", symbols)],
+                           info={"maps": k, "cbr": symbols.size / (h * w * 3), "tx_snr_db": tx_snr})
         mean, std = latent_normalisation(p.jscc_weights)
         z_n = (z - mean) / std  # (1, 32, H'/8, W'/8)
         s = load_latent_jscc(p.jscc_weights).encode(z_n, torch.tensor([[tx_snr]]))[0]  # (M, H'/16, W'/16)

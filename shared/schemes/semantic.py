@@ -46,7 +46,6 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from shared.codecs.frames import frame_tensor, latent_codec, to_frame, to_latent
-from shared.codecs.taef2 import hub_codec
 from shared.generators import semantic_taef2 as taef2
 from shared.generators.diffusion import load_denoiser, sample
 from shared.generators.semantic_conditions import (
@@ -65,7 +64,7 @@ from shared.nets.weights_file import WEIGHTS_DIR
 from shared.phy.link import LinkConfig, receive, transmit
 from shared.schemes.jscc_background import PART as REST
 from shared.schemes.jscc_background import BackgroundReceive, BackgroundTransmit
-from shared.schemes.lrisc import DOWNSAMPLE, TAEF2_RATES
+from shared.schemes.lrisc import TAEF2_RATES, frame_latent
 from shared.schemes.lrisc import taef2_ready as lrisc_taef2_ready
 from shared.schemes.base import (
     DecodeFailure,
@@ -291,12 +290,13 @@ def scheme_parts(scheme: str, params: SemanticParams) -> tuple[str, ...]:
 
 def key_latents(frame: np.ndarray, codec: str, z: torch.Tensor | None = None) -> np.ndarray:
     """(H, W, 3) uint8 -> the normalised latent (L, h/8, w/8) whose key cells are sent: TAEF2's or the embedded codec's.
-    ``z``: the frame's raw TAEF2 latent (1, 32, >= h/8, >= w/8) where it is already encoded."""
+    ``z``: the frame's lrisc ``frame_latent`` (1, L, >= h/8, >= w/8) where it is already encoded."""
+    gh, gw = latent_grid(*frame.shape[:2])
+    if z is not None:
+        z_n = taef2.load_normaliser().forward(z) if codec == "taef2" else z  # the embedded latent comes normalised
+        return z_n[0, :, :gh, :gw].numpy()
     if codec == "taef2":
-        if z is None:
-            return taef2.encode(frame)[0].numpy()
-        gh, gw = latent_grid(*frame.shape[:2])
-        return taef2.load_normaliser().forward(z)[0, :, :gh, :gw].numpy()
+        return taef2.encode(frame)[0].numpy()
     return to_latent(frame_tensor(frame, LATENT_FACTOR), "cpu", ENCODER)[0].numpy()
 
 
@@ -347,11 +347,10 @@ class SemanticTransmit(Transmit):
         # analysed frame), the map and caption are not even re-extracted, so a segmenter's jitter costs nothing
         fresh = not p.reuse or self.reuse.frame_changed(frame) or not self.analysed
         info: dict = {"analysed": fresh}
-        z = None  # the raw TAEF2 latent, where the background needs it: encoded once, for the key latents too
+        z = None  # the frame's latent, where the background needs it: encoded once, for the key latents too
         if self.background is not None:
-            if p.codec == "taef2":
-                z = hub_codec("cpu").encode_tensor(frame_tensor(frame, DOWNSAMPLE))  # (1, 32, H'/8, W'/8)
-            rest = self.background.encode(frame, z)
+            z = frame_latent(frame, p.codec)  # (1, L, H'/8, W'/8)
+            rest = self.background.encode(z, h, w)
             payloads += rest.payloads
             info |= {"rest_symbols": rest.payloads[0].symbols.size, "tx_snr_db": rest.info["tx_snr_db"]}
         if "lowres" in self.parts:
@@ -460,7 +459,7 @@ class SemanticReceive(Receive):
         if not (np.isfinite(scale) and 0 < scale < 1e4):  # a sane power scale, whatever a sender claims
             self._lose("mask")
             return None
-        channels = taef2.LATENT_CHANNELS if self.params.codec == "taef2" else load_denoiser(GENERATOR, self.device).config.latent_channels
+        channels = taef2.LATENT_CHANNELS if self.params.codec == "taef2" else latent_codec(self.device, ENCODER)[1].shape[1]
         n = channels * int(grid.sum())
         rx = payloads["key"]
         repeats, rest = divmod(rx.symbols.size, max(-(-n // 2), 1))
