@@ -29,6 +29,7 @@ def test_demo_reports_every_link_and_the_configured_delay(tmp_path):
     assert r["links"]["channel"]["p50_ms"] >= 20.0
     assert r["links"]["end_to_end"]["p50_ms"] >= r["links"]["channel"]["p50_ms"]
     assert r["quality"]["psnr_db"] > 20
+    assert r["quality"]["n_frames"] == 3  # frame 0 too: the transmitter waits for the tap's subscriber
     assert r["rate"]["symbols_per_frame"] == 3072 and abs(r["rate"]["cbr"] - 0.25) < 1e-9
     assert r["channel"]["model"] == "awgn" and r["channel"]["delay_ms"] == 20
     assert len(list(out.glob("*.png"))) == 3

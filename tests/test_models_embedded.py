@@ -136,3 +136,44 @@ def test_latent_trainer_resumes_and_exports(tmp_path):
     assert codec.encode(photo("chelsea", 32)).shape == (8, 4, 4)
     assert "Validation PSNR" in (out / "latent_conv_ae.md").read_text()
     assert train_latent.main(["--export", "--ckpt-dir", str(tmp_path / "none")]) == 2
+
+
+def test_decoder_only_fine_tune_keeps_the_latent_space(tmp_path):
+    """--decoder-only: the encoder (so every latent, and latent_std) is exactly the starting codec's; the decoder moves."""
+    from safetensors.torch import load_file
+
+    from shared.training import latent as train_latent
+
+    media = tmp_path / "media"
+    media.mkdir()
+    cv2.imwrite(str(media / "chelsea.png"), cv2.cvtColor(skimage.data.chelsea(), cv2.COLOR_RGB2BGR))
+    init = train_latent.shipped_weights()
+    ckpt, out = tmp_path / "ckpt", tmp_path / "weights"
+    args = ["--decoder-only", "--media", str(media), "--ckpt-dir", str(ckpt), "--steps", "2", "--ckpt-every", "2",
+            "--log-every", "1"]
+    assert train_latent.main(args) == 0
+    assert train_latent.main(["--export", "--ckpt-dir", str(ckpt), "--out-dir", str(out), "--note", "a test run"]) == 0
+    before, after = load_file(str(init)), load_file(str(out / "latent_conv_ae.safetensors"))
+    assert before.keys() == after.keys()
+    enc = [k for k in before if k.startswith("encoder.")]
+    dec = [k for k in before if k.startswith("decoder.")]
+    assert enc and dec
+    assert all(torch.equal(before[k], after[k]) for k in enc)
+    assert any(not torch.equal(before[k], after[k]) for k in dec)
+    old, new = load_model("latent-conv-ae", source=str(init)), load_model("latent-conv-ae", source=str(out / "latent_conv_ae.safetensors"))
+    assert torch.equal(old.latent_std, new.latent_std)
+    img = photo("astronaut", 64)
+    assert torch.equal(old.encode(img), new.encode(img))
+    card = (out / "latent_conv_ae.md").read_text()
+    assert "the decoder only" in card and "a test run" in card
+
+
+def test_latent_trainer_refuses_an_init_that_is_not_a_codec(tmp_path, capsys):
+    from shared.training import latent as train_latent
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    assert train_latent.main(["--decoder-only", "--init", str(bad), "--ckpt-dir", str(tmp_path / "c")]) == 2
+    assert train_latent.main(["--decoder-only", "--init", str(tmp_path / "gone.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "not an exported latent codec" in err and "no such weights file" in err

@@ -10,7 +10,13 @@ Resumable: a checkpoint is written every ``--ckpt-every`` steps and picked up
 on restart. ``--export`` writes ``shared/weights/latent_conv_ae.safetensors``
 and its model card from the latest checkpoint.
 
-    python -m shared.training.latent --data folder:../shared/media --steps 2600 --minutes 24
+``--decoder-only`` fine-tunes the decoder of the shipped codec (or of ``--init``) with its
+encoder frozen: the latent space stays exactly what it was, so every embedded model trained
+on it (the JSCC, the diffusion and semantic generators) stays valid, and only the pictures
+the latents decode to change.
+
+    semcom train latent --data folder:../shared/media --steps 2600 --minutes 24
+    semcom train latent --decoder-only --data corpus:../shared/corpus --steps 8000 --minutes 50 --threads 2
 """
 from __future__ import annotations
 
@@ -45,6 +51,10 @@ class TrainConfig:
     latent_noise: float = 0.05  # latent noise (x RMS) in training: decoder tolerates a noisy channel
     min_scale: float = 0.25  # crops come from images downscaled by [min_scale, 1]: frames are usually downscaled
     seed: int = 0  # reproducible crops and init
+
+
+# --decoder-only: the decoder starts trained (lower peak, short warm-up); larger crops and batches: less noisy steps
+DECODER_ONLY = {"lr": 3e-4, "warmup": 100, "crop": 128, "batch": 16}
 
 
 def sample_batch(images: list[np.ndarray], cfg: TrainConfig, rng: np.random.Generator) -> torch.Tensor:
@@ -96,6 +106,23 @@ def validate(net: ConvAutoencoder) -> dict[str, float]:
     return scores
 
 
+def shipped_weights() -> Path:
+    """``shared/weights/latent_conv_ae.safetensors``: the codec that ships, and --decoder-only's starting point."""
+    return Path(__file__).resolve().parents[1] / "weights" / f"{NAME}.safetensors"
+
+
+def init_config(path: Path) -> ConvAEConfig:
+    """The architecture stored in an exported codec's metadata (a clear error where it is not one)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        return ConvAEConfig.from_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError, OSError, SafetensorError) as exc:
+        raise UsageError(f"--init {path}: not an exported latent codec ({exc})") from exc
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -104,13 +131,21 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAEConfig, minutes: float, video_stride: int,
-          ckpt_every: int, log_every: int, command: str = "") -> None:
-    """Train until ``cfg.steps`` or ``minutes`` of wall time, checkpointing; resumes from ``ckpt_dir``."""
+          ckpt_every: int, log_every: int, command: str = "", init: Path | None = None, decoder_only: bool = False) -> None:
+    """Train until ``cfg.steps`` or ``minutes`` of wall time, checkpointing; resumes from ``ckpt_dir``.
+
+    ``init``: start from these exported weights (their architecture); ``decoder_only``: freeze the encoder."""
     torch.manual_seed(cfg.seed)
     images = load_corpus(data, video_stride)
     print(f"corpus: {len(images)} images from {data}", flush=True)
     net = ConvAutoencoder(net_cfg)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    if init is not None:
+        net.load_state_dict(load_file(init))
+        print(f"initialised from {init}", flush=True)
+    if decoder_only:
+        net.encoder.requires_grad_(False)
+    trained = net.decoder if decoder_only else net
+    opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     state_path, meta_path = ckpt_dir / "model.safetensors", ckpt_dir / "state.json"
     step, wall, history = 0, 0.0, []
     if state_path.exists() and meta_path.exists():
@@ -132,13 +167,15 @@ def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAECon
         meta_path.write_text(json.dumps({"step": step, "wall_s": time.time() - t0, "history": history,
                                          "train": cfg.__dict__, "net": net_cfg.to_dict(),
                                          "data": str(data), "video_stride": video_stride, "command": command,
-                                         "hardware": cpu_model()}))
+                                         "hardware": cpu_model(), "threads": torch.get_num_threads(),
+                                         "init": str(init) if init else None, "decoder_only": decoder_only}))
 
     while step < cfg.steps and time.time() - t0 < minutes * 60:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         x = sample_batch(images, cfg, rng)
-        z = net.encoder(x * 2 - 1)  # (B, C, crop/f, crop/f)
+        with torch.set_grad_enabled(not decoder_only):
+            z = net.encoder(x * 2 - 1)  # (B, C, crop/f, crop/f)
         if cfg.latent_noise > 0:
             rms = z.detach().pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()  # (B, 1, 1, 1)
             z = z + cfg.latent_noise * rms * torch.randn_like(z) * torch.rand(z.shape[0], 1, 1, 1)
@@ -146,7 +183,7 @@ def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAECon
         loss = torch.nn.functional.mse_loss(y, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
         opt.step()
         step += 1
         run_loss.append(loss.item())
@@ -165,8 +202,10 @@ def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAECon
     print(f"stopped at step {step} after {time.time() - t0:.0f} s", flush=True)
 
 
-def export(ckpt_dir: Path, out_dir: Path) -> Path:
-    """Write ``latent_conv_ae.safetensors`` (+ config in its metadata) and the model card."""
+def export(ckpt_dir: Path, out_dir: Path, note: str = "") -> Path:
+    """Write ``latent_conv_ae.safetensors`` (+ config in its metadata) and the model card.
+
+    A decoder-only run keeps its starting codec's ``latent_std``: the encoder, and so the latent space, did not change."""
     meta = json.loads((ckpt_dir / "state.json").read_text())
     net_cfg = ConvAEConfig.from_dict(meta["net"])
     net = ConvAutoencoder(net_cfg)
@@ -176,6 +215,9 @@ def export(ckpt_dir: Path, out_dir: Path) -> Path:
     codec = EmbeddedLatentCodec(net)
     lat = torch.stack([codec.encode(img) for _, img in validation_images()])  # (N, C, 32, 32)
     latent_std = lat.std(dim=(0, 2, 3))  # (C,) per-channel scale, for JSCC power normalisation
+    decoder_only = bool(meta.get("decoder_only"))
+    if decoder_only:
+        latent_std = EmbeddedLatentCodec.load(NAME, None, meta["init"]).latent_std
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{NAME}.safetensors"
     save_conv_ae(net, weights, latent_std)
@@ -195,11 +237,12 @@ It is *not* a VAE: no KL term, a deterministic latent; it trades quality for siz
 | --- | --- |
 | architecture | channels {list(net_cfg.channels)}, {net_cfg.res_blocks} residual block(s) per stage, stride-2 4x4 convs down, nearest+3x3 conv up, GELU |
 | data | `{meta.get('data', 'folder:../shared/media')}`: every photo and every {meta.get('video_stride', 5)}th video frame; random crops {meta['train']['crop']}x{meta['train']['crop']} at random scales in [{meta['train']['min_scale']}, 1], random horizontal flips |
+| trained | {f"the decoder only, from `{Path(meta['init']).name}`; the encoder frozen, so the latent space and `latent_std` are unchanged" if decoder_only else ('everything, from ' + Path(meta['init']).name if meta.get('init') else 'everything, from a random init')} |
 | loss | MSE, with Gaussian latent noise up to {meta['train']['latent_noise']} x latent RMS (robustness to a noisy channel) |
 | optimiser | Adam (betas 0.9, 0.99), peak lr {meta['train']['lr']}, {meta['train']['warmup']} warm-up steps, cosine decay to lr/50 over {meta['train']['steps']} steps, grad-norm clip 1 |
 | steps done | {meta['step']} (batch {meta['train']['batch']}) |
 | wall time | {meta['wall_s'] / 60:.1f} min |
-| hardware | {meta.get('hardware', cpu_model())}, CPU only, 1 thread (`OMP_NUM_THREADS=1`), torch {torch.__version__} |
+| hardware | {meta.get('hardware', cpu_model())}, CPU only, {meta.get('threads', 1)} thread(s), torch {torch.__version__} |
 | final train MSE | {last.get('train_mse', float('nan')):.5f} (PSNR {last.get('train_psnr', float('nan')):.2f} dB on crops) |
 | command | `{meta.get('command', '')}` (then `--export`) |
 
@@ -214,7 +257,7 @@ It is *not* a VAE: no KL term, a deterministic latent; it trades quality for siz
 {curve}
 
 History: a first run with peak lr 2e-3 diverged at step ~330 and was discarded; 1e-3 has been
-the default since.
+the default since.{chr(10) + chr(10) + note if note else ""}
 
 Per-channel latent standard deviation on the validation set (also in the safetensors
 metadata as `latent_std`): {[round(float(s), 3) for s in latent_std]}.
@@ -226,23 +269,34 @@ metadata as `latent_std`): {[round(float(s), 3) for s in latent_std]}.
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = CliParser(prog="semcom train latent", description="Train / export the embedded latent codec.")
+    p = CliParser(prog="semcom train latent", description="Train / export the embedded latent codec, or fine-tune its "
+                  "decoder alone (--decoder-only: the latent space, and every embedded model trained on it, stays valid).")
     add_data_args(p)
     p.add_argument("--ckpt-dir", type=Path, default=Path("out/latent_conv_ae"), help="checkpoint folder (resumes)")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
-    add_run_args(p, minutes=24.0, ckpt_every=200, note=False)
+    p.add_argument("--decoder-only", action="store_true",
+                   help="freeze the encoder and fine-tune the decoder of --init (default: the shipped codec) at "
+                        f"peak lr {DECODER_ONLY['lr']:g}, batches of {DECODER_ONLY['batch']} {DECODER_ONLY['crop']}px crops")
+    p.add_argument("--init", type=Path, default=None, metavar="SAFETENSORS",
+                   help="start from these exported codec weights (default: none, or the shipped codec with --decoder-only)")
+    add_run_args(p, minutes=24.0, ckpt_every=200, note=True)
     args = p.parse_args(argv)
 
     def body() -> int:
         torch.set_num_threads(args.threads)
-        command = "OMP_NUM_THREADS=1 python -m shared.training.latent " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "semcom train latent " + " ".join(argv if argv is not None else sys.argv[1:])
         if args.export:
             if not (args.ckpt_dir / "state.json").exists():
                 raise UsageError(f"no checkpoint in {args.ckpt_dir}; train first")
-            export(args.ckpt_dir, args.out_dir)
+            export(args.ckpt_dir, args.out_dir, args.note)
             return 0
-        train(parse_data_source(args.data), args.ckpt_dir, TrainConfig(steps=args.steps), ConvAEConfig(),
-              args.minutes, args.video_stride, args.ckpt_every, args.log_every, command)
+        init = args.init or (shipped_weights() if args.decoder_only else None)
+        if init is not None and not init.is_file():
+            raise UsageError(f"--init {init}: no such weights file")
+        net_cfg = init_config(init) if init is not None else ConvAEConfig()
+        cfg = TrainConfig(steps=args.steps, **(DECODER_ONLY if args.decoder_only else {}))
+        train(parse_data_source(args.data), args.ckpt_dir, cfg, net_cfg, args.minutes, args.video_stride,
+              args.ckpt_every, args.log_every, command, init=init, decoder_only=args.decoder_only)
         return 0
 
     return run_cli("semcom train latent", body)

@@ -190,11 +190,16 @@ def diffusion_loss(model: DiffusionStage, frozen: Frozen, x: torch.Tensor, cfg: 
 
 
 def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minutes: float, video_stride: int,
-          ckpt_every: int, log_every: int, command: str) -> None:
-    """Train ``stage`` until ``cfg.steps`` or ``minutes``, checkpointing to ``ckpt_dir`` (resumes from it)."""
+          ckpt_every: int, log_every: int, command: str, init: Path | None = None) -> None:
+    """Train ``stage`` until ``cfg.steps`` or ``minutes``, checkpointing to ``ckpt_dir`` (resumes from it).
+
+    ``init`` (jscc stage): start from these exported JSCC weights, e.g. to adapt the shipped JSCC to a new latent decoder."""
     torch.manual_seed(cfg.seed)
     frozen = Frozen(WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors" if stage == "diffusion" else None)
     model: torch.nn.Module = LatentJSCC() if stage == "jscc" else DiffusionStage(frozen.ae.decoder)
+    if init is not None:
+        model = load_latent_jscc_file(init).train()
+        print(f"initialised from {init}", flush=True)
     sched = make_scheduler(model.denoiser.config) if stage == "diffusion" else None
     step_loss: Callable = (lambda x, g: jscc_loss(model, frozen, x, cfg, g)) if stage == "jscc" else \
         (lambda x, g: diffusion_loss(model, frozen, x, cfg, g, sched))
@@ -295,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3 jscc, 2e-4 diffusion)")
     p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight, help="diffusion: effnet_dist weight (0 = none)")
+    p.add_argument("--init", type=Path, default=None, metavar="SAFETENSORS",
+                   help="jscc: start from these exported JSCC weights (e.g. shared/weights/lrisc_jscc.safetensors, "
+                        "to adapt it to a fine-tuned latent decoder); default: a random init")
     add_run_args(p, minutes=45.0)
     args = p.parse_args(argv)
     ckpt_dir = args.ckpt_dir or Path("out") / WEIGHT_NAMES[args.stage]
@@ -306,12 +314,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
             export(args.stage, ckpt_dir, args.out_dir, args.note)
             return 0
+        if args.init is not None and (args.stage != "jscc" or not args.init.is_file()):
+            raise UsageError(f"--init {args.init}: " + ("only the jscc stage starts from exported weights"
+                                                         if args.stage != "jscc" else "no such weights file"))
         if args.stage == "diffusion" and not (WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors").is_file():
             raise UsageError("the diffusion stage needs the exported latent JSCC: semcom train lrisc --stage jscc, then --export")
         lr = args.lr if args.lr is not None else (1e-3 if args.stage == "jscc" else 2e-4)
         cfg = replace(TrainConfig(), steps=args.steps, lr=lr, perceptual_weight=args.perceptual_weight)
         command = "semcom train lrisc " + " ".join(argv if argv is not None else sys.argv[1:])
-        train(args.stage, parse_data_source(args.data), ckpt_dir, cfg, args.minutes, args.video_stride, args.ckpt_every, args.log_every, command)
+        train(args.stage, parse_data_source(args.data), ckpt_dir, cfg, args.minutes, args.video_stride, args.ckpt_every,
+              args.log_every, command, init=args.init)
         return 0
 
     return run_cli("semcom train lrisc", body)
