@@ -5,9 +5,10 @@ EfficientNet-Lite0 feature distance `semcom eval` reports), means over the image
 encode / decode time per image on this machine. ``--codec NAME=WEIGHTS`` scores another weights
 file of an embedded codec beside the shipped one (an earlier export, say).
 
-    OMP_NUM_THREADS=2 python benchmarks/latent_codec.py --images corpus:../shared/corpus --limit 24 \
-        --codec latent-conv-ae --codec latent-conv-ae=/tmp/old_latent_conv_ae.safetensors --codec taef2 \
-        --out results/latent_codec.json
+    git show ee8fc0a:shared/weights/latent_conv_ae.safetensors > /tmp/latent_conv_ae_media.safetensors  # the codec before
+    SEMCOM_HUB_DIR=../shared/hub OMP_NUM_THREADS=2 python benchmarks/latent_codec.py --images corpus:../shared/corpus --limit 24 \
+        --codec latent-conv-ae=/tmp/latent_conv_ae_media.safetensors --codec latent-conv-ae --codec taef2 \
+        --out results/latent_codec.json --sheet docs/img/latent_codec_sheet.jpg
 """
 from __future__ import annotations
 
@@ -29,9 +30,13 @@ from shared.metrics.pixel import ms_ssim, psnr_db
 from shared.registry.table import load_model
 
 
-def score(codec, images: dict[str, np.ndarray]) -> dict:
-    """Mean PSNR / MS-SSIM / effnet_dist over ``images`` after encode -> decode, and median times (ms)."""
-    psnrs, ssims, dists, enc_ms, dec_ms = [], [], [], [], []
+SHEET_TILE_IN = 2.2  # inches per tile of the contact sheet
+
+
+def score(codec, images: dict[str, np.ndarray], keep: int = 0) -> dict:
+    """Mean PSNR / MS-SSIM / effnet_dist over ``images`` after encode -> decode, and median times (ms);
+    the first ``keep`` reconstructions under ``"pictures"`` (not written to the JSON)."""
+    psnrs, ssims, dists, enc_ms, dec_ms, pictures = [], [], [], [], [], []
     for img in images.values():
         t0 = time.perf_counter()
         z = codec.encode(img)
@@ -44,9 +49,39 @@ def score(codec, images: dict[str, np.ndarray]) -> dict:
         psnrs.append(float(psnr_db(y, x)))
         ssims.append(float(ms_ssim(y, x)))
         dists.append(float(effnet_dist(y, x)))
-    return {"psnr_db": statistics.fmean(psnrs), "ms_ssim": statistics.fmean(ssims), "effnet_dist": statistics.fmean(dists),
+        if len(pictures) < keep:
+            pictures.append(out)
+    return {"pictures": pictures, "psnr_db": statistics.fmean(psnrs), "ms_ssim": statistics.fmean(ssims), "effnet_dist": statistics.fmean(dists),
             "encode_ms_p50": statistics.median(enc_ms), "decode_ms_p50": statistics.median(dec_ms),
             "latent_shape": list(z.shape), "per_image_psnr_db": psnrs}
+
+
+def draw_sheet(images: dict[str, np.ndarray], results: dict[str, dict], path: Path) -> None:
+    """One row per image: the original, then each codec's reconstruction with its PSNR."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(len(r["pictures"]) for r in results.values())
+    names = list(images)[:n]
+    fig, axes = plt.subplots(n, len(results) + 1, squeeze=False, layout="constrained",
+                             figsize=(SHEET_TILE_IN * (len(results) + 1), (SHEET_TILE_IN + 0.3) * n + 0.4))
+    for r, name in enumerate(names):
+        tiles = [("original", images[name], name)] + [(label, res["pictures"][r], f"{res['per_image_psnr_db'][r]:.1f} dB")
+                                                        for label, res in results.items()]
+        for c, (title, picture, below) in enumerate(tiles):
+            ax = axes[r, c]
+            ax.imshow(picture)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(below, fontsize=8)
+            if r == 0:
+                ax.set_title(title, fontsize=8)
+    fig.suptitle("latent codecs alone (encode -> decode, no channel)", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, pil_kwargs={"quality": 88} if path.suffix.lower() in (".jpg", ".jpeg") else {})
+    plt.close(fig)
 
 
 def main() -> int:
@@ -58,18 +93,25 @@ def main() -> int:
                    help="a latent codec of the registry, optionally another weights file of it (repeatable)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=Path("results/latent_codec.json"))
+    p.add_argument("--sheet", type=Path, default=None, help="also draw a contact sheet of the first images here")
+    p.add_argument("--sheet-images", type=int, default=3, help="images on the contact sheet")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     images = load_images(args.images, args.size, args.limit)
     results = {}
     for item in args.codec or ["latent-conv-ae"]:
         name, _, weights = item.partition("=")
-        label = f"{name}@{Path(weights).name}" if weights else name
+        label = f"{name} ({Path(weights).stem})" if weights else name
         codec = load_model(name, weights or None, role="latent_codec")
-        results[label] = score(codec, images)
+        results[label] = score(codec, images, keep=args.sheet_images if args.sheet else 0)
         r = results[label]
         print(f"{label:48s} PSNR {r['psnr_db']:6.2f} dB  MS-SSIM {r['ms_ssim']:.4f}  effnet_dist {r['effnet_dist']:.3f}  "
               f"encode {r['encode_ms_p50']:.1f} ms  decode {r['decode_ms_p50']:.1f} ms", flush=True)
+    if args.sheet:
+        draw_sheet(images, results, args.sheet)
+        print(f"wrote {args.sheet}")
+    for r in results.values():
+        del r["pictures"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"images": args.images, "limit": args.limit, "size": args.size, "n_images": len(images),
                                     "hardware": f"{cpu_model()}, {args.threads} thread(s), torch {torch.__version__}, "
