@@ -16,7 +16,7 @@ on it (the JSCC, the diffusion and semantic generators) stays valid, and only th
 the latents decode to change.
 
     semcom train latent --data folder:../shared/media --steps 2600 --minutes 24
-    semcom train latent --decoder-only --data corpus:../shared/corpus --steps 8000 --minutes 50 --threads 2
+    semcom train latent --decoder-only --data corpus:../shared/corpus --steps 7000 --minutes 55 --threads 2
 """
 from __future__ import annotations
 
@@ -142,8 +142,13 @@ def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAECon
     if init is not None:
         net.load_state_dict(load_file(init))
         print(f"initialised from {init}", flush=True)
+    kept_std = None  # decoder-only: the starting codec's latent_std (C,), exported unchanged with its encoder
     if decoder_only:
         net.encoder.requires_grad_(False)
+        start = EmbeddedLatentCodec.load(NAME, None, str(init))
+        if getattr(start, "latent_std", None) is None:
+            raise UsageError(f"--init {init}: no latent_std in its metadata, which --decoder-only must keep; export it first")
+        kept_std = [float(v) for v in start.latent_std]
     trained = net.decoder if decoder_only else net
     opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     state_path, meta_path = ckpt_dir / "model.safetensors", ckpt_dir / "state.json"
@@ -168,7 +173,8 @@ def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAECon
                                          "train": cfg.__dict__, "net": net_cfg.to_dict(),
                                          "data": str(data), "video_stride": video_stride, "command": command,
                                          "hardware": cpu_model(), "threads": torch.get_num_threads(),
-                                         "init": str(init) if init else None, "decoder_only": decoder_only}))
+                                         "init": str(init) if init else None, "decoder_only": decoder_only,
+                                         "latent_std": kept_std}))
 
     while step < cfg.steps and time.time() - t0 < minutes * 60:
         for g in opt.param_groups:
@@ -217,7 +223,7 @@ def export(ckpt_dir: Path, out_dir: Path, note: str = "") -> Path:
     latent_std = lat.std(dim=(0, 2, 3))  # (C,) per-channel scale, for JSCC power normalisation
     decoder_only = bool(meta.get("decoder_only"))
     if decoder_only:
-        latent_std = EmbeddedLatentCodec.load(NAME, None, meta["init"]).latent_std
+        latent_std = torch.tensor(meta["latent_std"])  # (C,) the starting codec's, recorded when training began
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{NAME}.safetensors"
     save_conv_ae(net, weights, latent_std)
