@@ -195,13 +195,13 @@ def test_jscc_stage_starts_from_exported_weights_with_init(tmp_path):
     cv2.imwrite(str(media / "0.png"), np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8))
     shipped, ckpt, out = WEIGHTS_DIR / "lrisc_jscc.safetensors", tmp_path / "ckpt", tmp_path / "weights"
     args = ["--stage", "jscc", "--data", f"folder:{media}", "--ckpt-dir", str(ckpt), "--steps", "1", "--lr", "1e-12"]
-    assert main([*args, "--init", str(shipped)]) == 0
+    assert main([*args, "--init-from", str(shipped)]) == 0
     assert main(["--stage", "jscc", "--ckpt-dir", str(ckpt), "--export", "--out-dir", str(out)]) == 0
     before, after = load_latent_jscc_file(shipped), load_latent_jscc_file(out / "lrisc_jscc.safetensors")
     for (name, a), b in zip(before.state_dict().items(), after.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name  # one step at lr 1e-12: still the shipped JSCC
-    assert main([*args, "--init", str(tmp_path / "gone.safetensors")]) == 2
-    assert main(["--stage", "diffusion", "--init", str(shipped), "--ckpt-dir", str(tmp_path / "d")]) == 2
+    assert main([*args, "--init-from", str(tmp_path / "gone.safetensors")]) == 2
+    assert main(["--stage", "diffusion", "--init-from", str(shipped), "--ckpt-dir", str(tmp_path / "d")]) == 2
 
 
 def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_path):

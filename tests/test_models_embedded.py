@@ -173,7 +173,7 @@ def test_latent_trainer_refuses_an_init_that_is_not_a_codec(tmp_path, capsys):
 
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
-    assert train_latent.main(["--decoder-only", "--init", str(bad), "--ckpt-dir", str(tmp_path / "c")]) == 2
-    assert train_latent.main(["--decoder-only", "--init", str(tmp_path / "gone.safetensors")]) == 2
+    assert train_latent.main(["--decoder-only", "--init-from", str(bad), "--ckpt-dir", str(tmp_path / "c")]) == 2
+    assert train_latent.main(["--decoder-only", "--init-from", str(tmp_path / "gone.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "not an exported latent codec" in err and "no such weights file" in err

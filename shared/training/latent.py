@@ -10,7 +10,7 @@ Resumable: a checkpoint is written every ``--ckpt-every`` steps and picked up
 on restart. ``--export`` writes ``shared/weights/latent_conv_ae.safetensors``
 and its model card from the latest checkpoint.
 
-``--decoder-only`` fine-tunes the decoder of the shipped codec (or of ``--init``) with its
+``--decoder-only`` fine-tunes the decoder of the shipped codec (or of ``--init-from``) with its
 encoder frozen: the latent space stays exactly what it was, so every embedded model trained
 on it (the JSCC, the diffusion and semantic generators) stays valid, and only the pictures
 the latents decode to change.
@@ -120,7 +120,7 @@ def init_config(path: Path) -> ConvAEConfig:
             meta = f.metadata() or {}
         return ConvAEConfig.from_dict(json.loads(meta["config"]))
     except (KeyError, ValueError, OSError, SafetensorError) as exc:
-        raise UsageError(f"--init {path}: not an exported latent codec ({exc})") from exc
+        raise UsageError(f"--init-from {path}: not an exported latent codec ({exc})") from exc
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -147,7 +147,7 @@ def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAECon
         net.encoder.requires_grad_(False)
         start = EmbeddedLatentCodec.load(NAME, None, str(init))
         if getattr(start, "latent_std", None) is None:
-            raise UsageError(f"--init {init}: no latent_std in its metadata, which --decoder-only must keep; export it first")
+            raise UsageError(f"--init-from {init}: no latent_std in its metadata, which --decoder-only must keep; export it first")
         kept_std = [float(v) for v in start.latent_std]
     trained = net.decoder if decoder_only else net
     opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
@@ -281,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ckpt-dir", type=Path, default=Path("out/latent_conv_ae"), help="checkpoint folder (resumes)")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--decoder-only", action="store_true",
-                   help="freeze the encoder and fine-tune the decoder of --init (default: the shipped codec) at "
+                   help="freeze the encoder and fine-tune the decoder of --init-from (default: the shipped codec) at "
                         f"peak lr {DECODER_ONLY['lr']:g}, batches of {DECODER_ONLY['batch']} {DECODER_ONLY['crop']}px crops")
-    p.add_argument("--init", type=Path, default=None, metavar="SAFETENSORS",
+    p.add_argument("--init-from", type=Path, default=None, metavar="SAFETENSORS",
                    help="start from these exported codec weights (default: none, or the shipped codec with --decoder-only)")
     add_run_args(p, minutes=24.0, ckpt_every=200, note=True)
     args = p.parse_args(argv)
@@ -296,9 +296,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {args.ckpt_dir}; train first")
             export(args.ckpt_dir, args.out_dir, args.note)
             return 0
-        init = args.init or (shipped_weights() if args.decoder_only else None)
+        init = args.init_from or (shipped_weights() if args.decoder_only else None)
         if init is not None and not init.is_file():
-            raise UsageError(f"--init {init}: no such weights file")
+            raise UsageError(f"--init-from {init}: no such weights file")
         net_cfg = init_config(init) if init is not None else ConvAEConfig()
         cfg = TrainConfig(steps=args.steps, **(DECODER_ONLY if args.decoder_only else {}))
         train(parse_data_source(args.data), args.ckpt_dir, cfg, net_cfg, args.minutes, args.video_stride,

@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3 jscc, 2e-4 diffusion)")
     p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight, help="diffusion: effnet_dist weight (0 = none)")
-    p.add_argument("--init", type=Path, default=None, metavar="SAFETENSORS",
+    p.add_argument("--init-from", type=Path, default=None, metavar="SAFETENSORS",
                    help="jscc: start from these exported JSCC weights (e.g. shared/weights/lrisc_jscc.safetensors, "
                         "to adapt it to a fine-tuned latent decoder); default: a random init")
     add_run_args(p, minutes=45.0)
@@ -314,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no checkpoint in {ckpt_dir}; train first")
             export(args.stage, ckpt_dir, args.out_dir, args.note)
             return 0
-        if args.init is not None and (args.stage != "jscc" or not args.init.is_file()):
-            raise UsageError(f"--init {args.init}: " + ("only the jscc stage starts from exported weights"
+        if args.init_from is not None and (args.stage != "jscc" or not args.init_from.is_file()):
+            raise UsageError(f"--init-from {args.init_from}: " + ("only the jscc stage starts from exported weights"
                                                          if args.stage != "jscc" else "no such weights file"))
         if args.stage == "diffusion" and not (WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors").is_file():
             raise UsageError("the diffusion stage needs the exported latent JSCC: semcom train lrisc --stage jscc, then --export")
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = replace(TrainConfig(), steps=args.steps, lr=lr, perceptual_weight=args.perceptual_weight)
         command = "semcom train lrisc " + " ".join(argv if argv is not None else sys.argv[1:])
         train(args.stage, parse_data_source(args.data), ckpt_dir, cfg, args.minutes, args.video_stride, args.ckpt_every,
-              args.log_every, command, init=args.init)
+              args.log_every, command, init=args.init_from)
         return 0
 
     return run_cli("semcom train lrisc", body)
