@@ -111,15 +111,15 @@ def shipped_weights() -> Path:
     return Path(__file__).resolve().parents[1] / "weights" / f"{NAME}.safetensors"
 
 
-def init_config(path: Path) -> ConvAEConfig:
-    """The architecture stored in an exported codec's metadata (a clear error where it is not one)."""
-    from safetensors import SafetensorError, safe_open
+def starting_codec(path: Path) -> EmbeddedLatentCodec:
+    """An exported codec to start from, loaded once (weights, architecture, ``latent_std``); one line if it is not one."""
+    from safetensors import SafetensorError
 
+    if not path.is_file():
+        raise UsageError(f"--init-from {path}: no such weights file")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        return ConvAEConfig.from_dict(json.loads(meta["config"]))
-    except (KeyError, ValueError, OSError, SafetensorError) as exc:
+        return EmbeddedLatentCodec.load(NAME, None, str(path))
+    except (KeyError, ValueError, OSError, RuntimeError, SafetensorError) as exc:
         raise UsageError(f"--init-from {path}: not an exported latent codec ({exc})") from exc
 
 
@@ -134,20 +134,21 @@ def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAECon
           ckpt_every: int, log_every: int, command: str = "", init: Path | None = None, decoder_only: bool = False) -> None:
     """Train until ``cfg.steps`` or ``minutes`` of wall time, checkpointing; resumes from ``ckpt_dir``.
 
-    ``init``: start from these exported weights (their architecture); ``decoder_only``: freeze the encoder."""
+    ``init``: start from these exported weights (their architecture replaces ``net_cfg``); ``decoder_only``: freeze
+    the encoder (needs ``init``)."""
     torch.manual_seed(cfg.seed)
+    start = starting_codec(init) if init is not None else None
+    if decoder_only and getattr(start, "latent_std", None) is None:
+        raise UsageError(f"--init-from {init}: no latent_std in its metadata, which --decoder-only must keep; export it first")
     images = load_corpus(data, video_stride)
     print(f"corpus: {len(images)} images from {data}", flush=True)
-    net = ConvAutoencoder(net_cfg)
-    if init is not None:
-        net.load_state_dict(load_file(init))
+    net = ConvAutoencoder(net_cfg) if start is None else start.net
+    if start is not None:
+        net_cfg = net.config
         print(f"initialised from {init}", flush=True)
     kept_std = None  # decoder-only: the starting codec's latent_std (C,), exported unchanged with its encoder
     if decoder_only:
         net.encoder.requires_grad_(False)
-        start = EmbeddedLatentCodec.load(NAME, None, str(init))
-        if getattr(start, "latent_std", None) is None:
-            raise UsageError(f"--init-from {init}: no latent_std in its metadata, which --decoder-only must keep; export it first")
         kept_std = [float(v) for v in start.latent_std]
     trained = net.decoder if decoder_only else net
     opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
@@ -297,11 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             export(args.ckpt_dir, args.out_dir, args.note)
             return 0
         init = args.init_from or (shipped_weights() if args.decoder_only else None)
-        if init is not None and not init.is_file():
-            raise UsageError(f"--init-from {init}: no such weights file")
-        net_cfg = init_config(init) if init is not None else ConvAEConfig()
         cfg = TrainConfig(steps=args.steps, **(DECODER_ONLY if args.decoder_only else {}))
-        train(parse_data_source(args.data), args.ckpt_dir, cfg, net_cfg, args.minutes, args.video_stride,
+        train(parse_data_source(args.data), args.ckpt_dir, cfg, ConvAEConfig(), args.minutes, args.video_stride,
               args.ckpt_every, args.log_every, command, init=init, decoder_only=args.decoder_only)
         return 0
 

@@ -196,9 +196,11 @@ def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minute
     ``init`` (jscc stage): start from these exported JSCC weights, e.g. to adapt the shipped JSCC to a new latent decoder."""
     torch.manual_seed(cfg.seed)
     frozen = Frozen(WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors" if stage == "diffusion" else None)
-    model: torch.nn.Module = LatentJSCC() if stage == "jscc" else DiffusionStage(frozen.ae.decoder)
+    if stage == "diffusion":
+        model: torch.nn.Module = DiffusionStage(frozen.ae.decoder)
+    else:
+        model = LatentJSCC() if init is None else load_latent_jscc_file(init).train()
     if init is not None:
-        model = load_latent_jscc_file(init).train()
         print(f"initialised from {init}", flush=True)
     sched = make_scheduler(model.denoiser.config) if stage == "diffusion" else None
     step_loss: Callable = (lambda x, g: jscc_loss(model, frozen, x, cfg, g)) if stage == "jscc" else \
