@@ -131,13 +131,15 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def train(data: DataSource, ckpt_dir: Path, cfg: TrainConfig, net_cfg: ConvAEConfig, minutes: float, video_stride: int,
-          ckpt_every: int, log_every: int, command: str = "", init: Path | None = None, decoder_only: bool = False) -> None:
+          ckpt_every: int, log_every: int, command: str = "", init: Path | None = None, decoder_only: bool = False,
+          start: EmbeddedLatentCodec | None = None) -> None:
     """Train until ``cfg.steps`` or ``minutes`` of wall time, checkpointing; resumes from ``ckpt_dir``.
 
-    ``init``: start from these exported weights (their architecture replaces ``net_cfg``); ``decoder_only``: freeze
-    the encoder (needs ``init``)."""
+    ``init``: start from these exported weights (their architecture replaces ``net_cfg``), or ``start``, the codec
+    already loaded from them; ``decoder_only``: freeze the encoder (needs a start)."""
     torch.manual_seed(cfg.seed)
-    start = starting_codec(init) if init is not None else None
+    if start is None and init is not None:
+        start = starting_codec(init)
     if decoder_only and getattr(start, "latent_std", None) is None:
         raise UsageError(f"--init-from {init}: no latent_std in its metadata, which --decoder-only must keep; export it first")
     images = load_corpus(data, video_stride)
@@ -298,9 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             export(args.ckpt_dir, args.out_dir, args.note)
             return 0
         init = args.init_from or (shipped_weights() if args.decoder_only else None)
+        start = starting_codec(init) if init is not None else None  # before the data: a bad file fails at once
         cfg = TrainConfig(steps=args.steps, **(DECODER_ONLY if args.decoder_only else {}))
         train(parse_data_source(args.data), args.ckpt_dir, cfg, ConvAEConfig(), args.minutes, args.video_stride,
-              args.ckpt_every, args.log_every, command, init=init, decoder_only=args.decoder_only)
+              args.ckpt_every, args.log_every, command, init=init, decoder_only=args.decoder_only,
+              start=start)
         return 0
 
     return run_cli("semcom train latent", body)
