@@ -226,6 +226,40 @@ def test_diffusion_stage_trains_and_exports_the_generator_and_its_decoder(tmp_pa
     assert torch.allclose(shipped.latent_std, tuned.latent_std, atol=1e-4)
 
 
+def test_decoder_stage_tunes_only_the_receivers_decoder_and_exports_a_codec(tmp_path):
+    import cv2
+
+    from shared.registry.table import load_model
+    from shared.training.lrisc import main
+
+    media = tmp_path / "media"
+    media.mkdir()
+    cv2.imwrite(str(media / "0.png"), np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8))
+    ckpt, out = tmp_path / "ckpt", tmp_path / "weights"
+    assert main(["--stage", "decoder", "--data", f"folder:{media}", "--ckpt-dir", str(ckpt), "--steps", "2", "--lr", "1e-3"]) == 0
+    assert main(["--stage", "decoder", "--ckpt-dir", str(ckpt), "--export", "--out-dir", str(out)]) == 0
+    card = (out / "lrisc_decoder_ae.md").read_text()
+    assert "perceptual loss: yes" in card and "lrisc_jscc" in card and "0.005 x effnet_dist" in card
+    shipped = load_model("latent-conv-ae", role="latent_codec")
+    tuned = load_model("lrisc-decoder-ae", role="latent_codec", source=str(out / "lrisc_decoder_ae.safetensors"))
+    for a, b in zip(shipped.net.encoder.state_dict().values(), tuned.net.encoder.state_dict().values()):
+        assert torch.equal(a, b)  # every transmitter stays valid: the encoder is the shipped one
+    assert torch.allclose(shipped.latent_std, tuned.latent_std, atol=1e-4)
+    moved = [not torch.equal(a, b) for a, b in zip(shipped.net.decoder.state_dict().values(), tuned.net.decoder.state_dict().values())]
+    assert any(moved)  # two steps at lr 1e-3 moved the decoder
+
+
+def test_embedded_receiver_picks_the_decoder_tuned_for_what_it_decodes(monkeypatch, tmp_path):
+    import shared.schemes.lrisc as lrisc
+
+    assert lrisc.embedded_decoder(tuned=False, steps=0) == "latent-conv-ae"
+    assert lrisc.embedded_decoder(tuned=True, steps=1) == "lrisc-latent-ae"  # tuned with the generator it follows
+    shipped = (lrisc.WEIGHTS_DIR / f"{lrisc.DECODER_WEIGHTS}.safetensors").is_file()
+    assert lrisc.embedded_decoder(tuned=True, steps=0) == ("lrisc-decoder-ae" if shipped else "latent-conv-ae")
+    monkeypatch.setattr(lrisc, "WEIGHTS_DIR", tmp_path)  # a checkout without the tuned decoder: the codec's own
+    assert lrisc.embedded_decoder(tuned=True, steps=0) == "latent-conv-ae"
+
+
 def test_few_step_sampling_starts_at_the_noise_level_it_claims():
     from shared.generators.diffusion import make_scheduler
 

@@ -109,6 +109,9 @@ MODELS: dict[str, ModelSpec] = {
     "lrisc-latent-ae": ModelSpec(
         "latent_codec", "embedded", EmbeddedLatentCodec, None, "lrisc_latent_ae.safetensors",
         "latent-conv-ae with the decoder LRISC's receiver tuned jointly with its diffusion generator"),
+    "lrisc-decoder-ae": ModelSpec(
+        "latent_codec", "embedded", EmbeddedLatentCodec, None, "lrisc_decoder_ae.safetensors",
+        "latent-conv-ae with the decoder LRISC's receiver tuned on what its JSCC delivers (steps=0)"),
     "sd-vae": ModelSpec(
         "latent_codec", "hub", DiffusersLatentCodec, DiffusersVaeConfig("kl"), "stabilityai/sd-vae-ft-mse",
         "Stable Diffusion VAE (AutoencoderKL), 4x32x32 per 256x256"),

@@ -7,7 +7,8 @@ Transmit (LRISC, seed paper 000):
 Receive:
     ZF-equalised symbols -> MMSE scaling -> latent JSCC decoder (SNR from the CSI) -> z_hat
     -> ``steps`` DDIM steps of the conditional UNet guided by z_hat and the SNR -> z0
-    -> the receiver's latent decoder (tuned with the generator) -> frame.  ``steps = 0`` skips the diffusion (the JSCC-only ablation).
+    -> the receiver's latent decoder -> frame.  ``steps = 0`` (the default) skips the diffusion; the decoder is
+    then the one tuned on the JSCC's output (``lrisc_decoder_ae``), else the one tuned with the generator.
 
 Adaptive length: the rate knob ``cbr`` is the most the stream may spend (1/192, 1/96, 1/64
 or 1/48; with TAEF2 also 1/32 and 1/24); the rate policy ``snr`` sends fewer maps when the
@@ -77,6 +78,8 @@ from shared.schemes.lrisc_nets import (
 PAYLOAD = "latent"
 LENGTHS = "lengths"  # the length map of content-adaptive frames (digital, exact)
 RECEIVER_CODEC = "lrisc-latent-ae"  # the same encoder, with the decoder tuned jointly with the diffusion generator
+# the same encoder, with the decoder tuned on the JSCC's output (steps=0): registry name, shared/weights/<file>
+DECODER_CODEC, DECODER_WEIGHTS = "lrisc-decoder-ae", "lrisc_decoder_ae"
 DOWNSAMPLE = 16  # latent codec 8x, JSCC 2x: pixels per symbol-grid cell, per side
 # (feedback SNR floor in dB, maps sent). Measured JSCC-only on the validation photos (semcom eval,
 # steps=0, AWGN): at 15 dB half the maps give 22.19 dB against 22.49 with all of them; at 10 dB
@@ -125,7 +128,8 @@ class LriscParams(SchemeParams):
     # the receiver's networks: auto = fp16 on CUDA, fp32 on the CPU; int8 decodes TAEF2 6.3x faster on a VNNI Xeon (README)
     precision: Precision = "auto"
     # the receiver's pixel decoder: tuned on what the JSCC delivers (taef2: lrisc_taef2_decoder, the default where it
-    # ships, measured better in the README; embedded: tuned with the generator, so with steps >= 1), or the codec's own
+    # ships, measured better in the README; embedded: lrisc_decoder_ae with steps=0 where it ships, measured better in
+    # the README, and with steps >= 1 the one tuned with the generator), or the codec's own
     decoder: Literal["tuned", "plain"] = "tuned"
     # torch.compile the JSCC and pixel decoders (CUDA: CUDA graphs, batches padded to 1/2/4/8); off: the first frame of
     # each shape compiles for seconds to a minute, and on 2 CPU cores it gained little (README)
@@ -225,6 +229,16 @@ def frame_latent(frame: np.ndarray, codec: str) -> torch.Tensor:
     return hub_codec("cpu").encode_tensor(x) if codec == "taef2" else to_latent(x, "cpu")
 
 
+def embedded_decoder(tuned: bool, steps: int) -> str:
+    """The embedded receiver's latent codec (registry name): with ``tuned``, the decoder tuned with the generator where
+    it samples, else the one tuned on the JSCC's output where that ships; otherwise the codec's own."""
+    if not tuned:
+        return LATENT_CODEC
+    if steps:
+        return RECEIVER_CODEC
+    return DECODER_CODEC if (WEIGHTS_DIR / f"{DECODER_WEIGHTS}.safetensors").is_file() else LATENT_CODEC
+
+
 class LriscTransmit(Transmit):
     params: LriscParams
 
@@ -286,7 +300,7 @@ class LriscReceive(BatchedReceive):
         if params.codec == "taef2":
             self.codec = TAEF2_TUNED if tuned else TAEF2
         else:
-            self.codec = RECEIVER_CODEC if tuned and params.steps else LATENT_CODEC
+            self.codec = embedded_decoder(tuned, params.steps)
 
     @torch.no_grad()
     def decode_batch(self, frames: list[dict[str, Received]], height: int, width: int) -> list[np.ndarray | DecodeFailure]:

@@ -10,6 +10,10 @@
     loss = MSE(z0, z_n) + pixel_weight * (MSE(D(z0 * std), x) + perceptual_weight * effnet_dist(D(z0 * std), x))
     D is the receiver's own copy of the latent decoder, trained jointly (at decoder_lr_scale x lr)
     and exported as ``lrisc_latent_ae``: generated latents need not decode like encoded ones.
+``--stage decoder``: the receiver's latent decoder tuned on what the trained JSCC delivers (``steps=0``, the
+    default receiver): the JSCC frozen and run on a fresh channel draw per batch, a copy of D trained on
+    loss = pixel_weight * (MSE(D(z_hat * std), x) + perceptual_weight * effnet_dist(D(z_hat * std), x))
+    and exported as ``lrisc_decoder_ae`` (the same encoder and latent_std: every transmitter stays valid).
     The perceptual term is the EfficientNet-Lite0 feature distance that ``semcom eval`` also
     reports as ``effnet_dist``; the model card says so, and the eval shows PSNR, MS-SSIM and
     semantic agreement beside it, which no loss here optimises directly (PSNR only through MSE).
@@ -18,9 +22,11 @@ Channel and rate in training follow :mod:`shared.training.jscc` (its channel is 
 SNR ~ U[0, 20] dB per sample, 20% Rayleigh block fading, a random prefix of maps in 40% of
 batches. Data: the media folder's photos and video frames as random crops; validation on
 scikit-image's photos at 256x256, never trained on. Checkpoints are safetensors (resumable);
-``--export`` writes ``shared/weights/lrisc_jscc.*`` or ``lrisc_diffusion.*`` (+ ``lrisc_latent_ae``) with a model card.
+``--export`` writes ``shared/weights/lrisc_jscc.*``, ``lrisc_decoder_ae.*`` or ``lrisc_diffusion.*`` (+ ``lrisc_latent_ae``)
+with a model card.
 
     OMP_NUM_THREADS=1 semcom train lrisc --stage jscc --minutes 15
+    OMP_NUM_THREADS=2 semcom train lrisc --stage decoder --data corpus:../shared/corpus --minutes 45
     OMP_NUM_THREADS=1 semcom train lrisc --stage diffusion --minutes 45
 """
 from __future__ import annotations
@@ -57,8 +63,11 @@ from shared.training.jscc import channel, train_snrs
 from shared.training.latent import psnr, validation_images
 from shared.training.loop import CropBatches, fit
 
-STAGES = ("jscc", "diffusion")
-WEIGHT_NAMES = {"jscc": "lrisc_jscc", "diffusion": "lrisc_diffusion"}
+STAGES = ("jscc", "decoder", "diffusion")
+WEIGHT_NAMES = {"jscc": "lrisc_jscc", "decoder": "lrisc_decoder_ae", "diffusion": "lrisc_diffusion"}
+DEFAULT_LR = {"jscc": 1e-3, "decoder": 2e-4, "diffusion": 2e-4}  # decoder: a pretrained network, fine-tuned
+# effnet_dist per pixel-MSE unit: diffusion 0.25; decoder 0.005 (20 x MSE + 0.1 x effnet_dist, TAEF2's receiver decoder's terms)
+DEFAULT_PERCEPTUAL = {"jscc": 0.0, "decoder": 0.005, "diffusion": 0.25}
 RECEIVER_AE = "lrisc_latent_ae"  # the diffusion stage's output: the latent codec with the receiver's tuned decoder
 VAL_SNRS_DB = (0.0, 10.0, 20.0)  # both ends and the middle of the training range
 VAL_STEPS = 4  # DDIM steps from pure noise in validation: the full generative loop, not a one-shot estimate
@@ -75,7 +84,7 @@ class TrainConfig:
     fading_p: float = 0.2  # share of samples with Rayleigh block fading + ZF
     full_rate_p: float = 0.6  # share of batches sending all maps; the rest a random shorter prefix
     pixel_weight: float = 20.0  # pixel MSE (~0.005) against latent MSE (~0.1): both matter
-    perceptual_weight: float = 0.25  # diffusion stage: effnet_dist (~0.5) per pixel-MSE unit; 0 = none
+    perceptual_weight: float = 0.25  # effnet_dist (~0.5) per pixel-MSE unit; 0 = none; the CLI sets it per stage (DEFAULT_PERCEPTUAL)
     p_drop: float = 0.1  # diffusion stage: condition dropout (classifier-free guidance)
     decoder_lr_scale: float = 0.25  # diffusion stage: the receiver's latent decoder is pretrained, so it moves slower
     seed: int = 0  # reproducible crops, channel, timesteps and init
@@ -91,8 +100,16 @@ class DiffusionStage(nn.Module):
         self.decoder = copy.deepcopy(decoder).requires_grad_(True)
 
 
+class DecoderStage(nn.Module):
+    """What the decoder stage trains: the receiver's own copy of the latent decoder."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = copy.deepcopy(decoder).requires_grad_(True)
+
+
 class Frozen:
-    """The frozen parts: latent codec (E, D, per-channel std) and, for the diffusion stage, the JSCC."""
+    """The frozen parts: latent codec (E, D, per-channel std) and, for the decoder and diffusion stages, the JSCC."""
 
     def __init__(self, jscc_weights: Path | None):
         from shared.registry.table import load_model
@@ -154,6 +171,8 @@ def validate(stage: str, model: torch.nn.Module, frozen: Frozen, cfg: TrainConfi
             z0 = sample(model.denoiser, latent_guidance(z_hat, rx_snr), tuple(z_hat.shape), steps=VAL_STEPS,
                         generator=torch.Generator().manual_seed(0))
             y = frozen.decode(z0, model.decoder).clamp(0, 1)  # (6, 3, 256, 256)
+        elif stage == "decoder":
+            y = frozen.decode(z_hat, model.decoder).clamp(0, 1)  # (6, 3, 256, 256)
         else:
             y = frozen.decode(z_hat).clamp(0, 1)
         out = (y * 255).round().byte().permute(0, 2, 3, 1).numpy()
@@ -173,6 +192,20 @@ def jscc_loss(net: LatentJSCC, frozen: Frozen, x: torch.Tensor, cfg: TrainConfig
     return lat + cfg.pixel_weight * pix, {"lat": lat.item(), "pix": pix.item()}
 
 
+def pixel_terms(y: torch.Tensor, x: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixel MSE, effnet_dist or 0 where the perceptual weight is 0) of a decoded batch y (B, 3, H, W) against x."""
+    return F.mse_loss(y, x), effnet_distance(y, x) if cfg.perceptual_weight else torch.zeros(())
+
+
+def decoder_loss(model: DecoderStage, frozen: Frozen, x: torch.Tensor, cfg: TrainConfig,
+                 gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+    z_n = frozen.encode(x)  # (B, L, h, w)
+    with torch.no_grad():
+        z_hat, _ = through_channel(frozen.jscc, z_n, cfg, gen)  # (B, L, h, w)
+    pix, perc = pixel_terms(frozen.decode(z_hat, model.decoder), x, cfg)
+    return cfg.pixel_weight * (pix + cfg.perceptual_weight * perc), {"pix": pix.item(), "perc": perc.item()}
+
+
 def diffusion_loss(model: DiffusionStage, frozen: Frozen, x: torch.Tensor, cfg: TrainConfig,
                    gen: torch.Generator, sched) -> tuple[torch.Tensor, dict]:
     z_n = frozen.encode(x)  # (B, L, h, w)
@@ -182,9 +215,7 @@ def diffusion_loss(model: DiffusionStage, frozen: Frozen, x: torch.Tensor, cfg: 
     x_t = sched.add_noise(z_n, torch.randn(z_n.shape, generator=gen), t)  # (B, L, h, w)
     z0 = model.denoiser(x_t, t, drop_conditions(latent_guidance(z_hat, rx_snr), cfg.p_drop, gen))  # (B, L, h, w)
     lat = F.mse_loss(z0, z_n)
-    y = frozen.decode(z0, model.decoder)  # (B, 3, H, W)
-    pix = F.mse_loss(y, x)
-    perc = effnet_distance(y, x) if cfg.perceptual_weight else torch.zeros(())
+    pix, perc = pixel_terms(frozen.decode(z0, model.decoder), x, cfg)  # decoded (B, 3, H, W)
     loss = lat + cfg.pixel_weight * (pix + cfg.perceptual_weight * perc)
     return loss, {"lat": lat.item(), "pix": pix.item(), "perc": perc.item()}
 
@@ -195,17 +226,20 @@ def train(stage: str, data: DataSource, ckpt_dir: Path, cfg: TrainConfig, minute
 
     ``init`` (jscc stage): start from these exported JSCC weights, e.g. to adapt the shipped JSCC to a new latent decoder."""
     torch.manual_seed(cfg.seed)
-    frozen = Frozen(WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors" if stage == "diffusion" else None)
+    frozen = Frozen(WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors" if stage != "jscc" else None)
     if stage == "diffusion":
         model: torch.nn.Module = DiffusionStage(frozen.ae.decoder)
+    elif stage == "decoder":
+        model = DecoderStage(frozen.ae.decoder)
     else:
         model = LatentJSCC() if init is None else load_latent_jscc_file(init).train()
     if init is not None:
         print(f"initialised from {init}", flush=True)
     sched = make_scheduler(model.denoiser.config) if stage == "diffusion" else None
-    step_loss: Callable = (lambda x, g: jscc_loss(model, frozen, x, cfg, g)) if stage == "jscc" else \
-        (lambda x, g: diffusion_loss(model, frozen, x, cfg, g, sched))
-    groups = [{"params": list(model.parameters()), "lr_scale": 1.0}] if stage == "jscc" else \
+    step_loss: Callable = {"jscc": lambda x, g: jscc_loss(model, frozen, x, cfg, g),
+                           "decoder": lambda x, g: decoder_loss(model, frozen, x, cfg, g),
+                           "diffusion": lambda x, g: diffusion_loss(model, frozen, x, cfg, g, sched)}[stage]
+    groups = [{"params": list(model.parameters()), "lr_scale": 1.0}] if stage != "diffusion" else \
         [{"params": list(model.denoiser.parameters()), "lr_scale": 1.0},
          {"params": list(model.decoder.parameters()), "lr_scale": cfg.decoder_lr_scale}]
     fit(f"lrisc {stage}", stage, model, groups, step_loss, lambda: validate(stage, model, frozen, cfg),
@@ -218,7 +252,8 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     cfg = TrainConfig(**meta["train"])
     name = WEIGHT_NAMES[stage]
     frozen = Frozen(None)
-    stage_model = LatentJSCC() if stage == "jscc" else DiffusionStage(frozen.ae.decoder)
+    stage_model = {"jscc": LatentJSCC, "decoder": DecoderStage, "diffusion": DiffusionStage}[stage](
+        *(() if stage == "jscc" else (frozen.ae.decoder,)))
     stage_model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
@@ -226,6 +261,11 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     if stage == "jscc":
         model = stage_model
         save_configured(model, path, tags)
+    elif stage == "decoder":
+        model = stage_model.decoder
+        tuned_ae = copy.deepcopy(frozen.ae)
+        tuned_ae.decoder.load_state_dict(model.state_dict())
+        save_conv_ae(tuned_ae, path, frozen.std.flatten())
     else:
         model = stage_model.denoiser
         save_denoiser(model, path, tags)
@@ -243,6 +283,16 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
                 f"(any prefix of {list(model.config.rates)} maps is sendable: CBR 1/192 ... 1/48, as `deepjscc`) -> back.")
         loss = f"MSE(z_hat, z_n) + {cfg.pixel_weight:g} x MSE(D(z_hat), x) through the frozen latent decoder D"
         arch = f"width {model.config.width}, one stride-2 stage, residual blocks, ADJSCC AF modules (hidden {model.config.af_hidden}) on both sides"
+    elif stage == "decoder":
+        what = ("The embedded latent codec `latent_conv_ae` (the same encoder weights and `latent_std`) with its decoder "
+                "tuned at LRISC's receiver on what the frozen JSCC `lrisc_jscc` delivers: `lrisc` decodes with it when it "
+                "does not sample (`steps=0`, the default; `decoder=tuned`). Only the receiver changes: every transmitter "
+                "stays valid.")
+        loss = (f"{cfg.pixel_weight:g} x (MSE(D(z_hat), x) + {cfg.perceptual_weight:g} x effnet_dist(D(z_hat), x)), z_hat the "
+                f"frozen JSCC's output over a fresh channel draw per batch; **perceptual loss: yes**, the EfficientNet-Lite0 "
+                f"feature distance that `semcom eval` reports as `effnet_dist` (so judge it also by PSNR, MS-SSIM and "
+                f"semantic agreement)")
+        arch = "the decoder of `latent_conv_ae`, unchanged in shape (the encoder ships with it, frozen)"
     else:
         what = ("LRISC's conditional diffusion generator (`shared/generators/diffusion.py`): a diffusers `UNet2DModel` "
                 "predicting the clean latent, conditioned on the received latent z_hat (concatenated) and the SNR "
@@ -264,7 +314,7 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
 | | |
 | --- | --- |
 | architecture | {arch} |
-| frozen | {'the latent encoder of `latent_conv_ae` and `lrisc_jscc`' if stage == 'diffusion' else 'the embedded latent codec `latent_conv_ae`'} |
+| frozen | {'the embedded latent codec `latent_conv_ae`' if stage == 'jscc' else 'the latent encoder of `latent_conv_ae` and `lrisc_jscc`'} |
 | data | `{meta.get('data', 'folder:../shared/media')}`: every photo and every {meta.get('video_stride', 5)}th video frame; random crops {cfg.crop}x{cfg.crop} at scales [{cfg.min_scale}, 1], flips |
 | channel | SNR U[0, 20] dB per sample; AWGN, Rayleigh block fading + ZF for {cfg.fading_p:.0%} of samples; MMSE-scaled symbols; transmitter SNR = true SNR half the time; all maps in {cfg.full_rate_p:.0%} of batches, else a random shorter prefix |
 | loss | {loss} |
@@ -294,14 +344,16 @@ PSNR (dB) per SNR, and effnet_dist averaged over the SNRs: {', '.join(f'{k} {v:.
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = CliParser(prog="semcom train lrisc", description="Train / export LRISC's latent JSCC and conditional diffusion "
-                  "generator (train --stage jscc first: the diffusion stage conditions on its output).")
+    p = CliParser(prog="semcom train lrisc", description="Train / export LRISC's latent JSCC, the receiver's tuned latent "
+                  "decoder and the conditional diffusion generator (train --stage jscc first: the decoder and diffusion "
+                  "stages work on its output).")
     p.add_argument("--stage", choices=STAGES, required=True, help="which part to train or export")
     add_data_args(p)
     p.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoint folder (resumes); default out/lrisc_<stage>")
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total steps (the cosine schedule's length)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3 jscc, 2e-4 diffusion)")
-    p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight, help="diffusion: effnet_dist weight (0 = none)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3 jscc, 2e-4 decoder and diffusion)")
+    p.add_argument("--perceptual-weight", type=float, default=None,
+                   help="decoder and diffusion: effnet_dist weight per pixel-MSE unit (default: 0.005 decoder, 0.25 diffusion; 0 = none)")
     p.add_argument("--init-from", type=Path, default=None, metavar="SAFETENSORS",
                    help="jscc: start from these exported JSCC weights (e.g. shared/weights/lrisc_jscc.safetensors, "
                         "to adapt it to a fine-tuned latent decoder); default: a random init")
@@ -319,10 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.init_from is not None and (args.stage != "jscc" or not args.init_from.is_file()):
             raise UsageError(f"--init-from {args.init_from}: " + ("only the jscc stage starts from exported weights"
                                                          if args.stage != "jscc" else "no such weights file"))
-        if args.stage == "diffusion" and not (WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors").is_file():
-            raise UsageError("the diffusion stage needs the exported latent JSCC: semcom train lrisc --stage jscc, then --export")
-        lr = args.lr if args.lr is not None else (1e-3 if args.stage == "jscc" else 2e-4)
-        cfg = replace(TrainConfig(), steps=args.steps, lr=lr, perceptual_weight=args.perceptual_weight)
+        if args.stage != "jscc" and not (WEIGHTS_DIR / f"{WEIGHT_NAMES['jscc']}.safetensors").is_file():
+            raise UsageError(f"the {args.stage} stage needs the exported latent JSCC: semcom train lrisc --stage jscc, then --export")
+        lr = args.lr if args.lr is not None else DEFAULT_LR[args.stage]
+        weight = args.perceptual_weight if args.perceptual_weight is not None else DEFAULT_PERCEPTUAL[args.stage]
+        cfg = replace(TrainConfig(), steps=args.steps, lr=lr, perceptual_weight=weight)
         command = "semcom train lrisc " + " ".join(argv if argv is not None else sys.argv[1:])
         train(args.stage, parse_data_source(args.data), ckpt_dir, cfg, args.minutes, args.video_stride, args.ckpt_every,
               args.log_every, command, init=args.init_from)
