@@ -110,7 +110,8 @@ DIFFUSION_WEIGHTS_PATTERN = r"^lrisc_(taef2_)?diffusion[a-z0-9_]{0,32}$"  # a na
 
 class LriscParams(SchemeParams):
     codec: Literal["auto", "embedded", "taef2"] = "auto"  # auto: taef2 where its weights are here (the header names the result)
-    # taef2: content = per-block lengths by the entropy model; uniform by default: content measured no better yet (README)
+    # taef2: content = per-block lengths by the entropy model; uniform by default: content measured no better, and no
+    # allocation could be with this JSCC (benchmarks/length_allocation.py, README)
     length: Literal["content", "uniform"] = "uniform"
     cbr: float = Field(default=1 / 48, gt=0, le=1)  # the most the stream spends: 4,096 symbols per 256x256
     rate_policy: Literal["snr", "fixed"] = "snr"  # snr: fewer maps when the fed-back SNR is high; fixed: always cbr
