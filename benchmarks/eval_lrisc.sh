@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The README's generative-core results, made by `semcom eval`: LRISC (its default, one DDIM
-# step from z_hat noised to strength 0.5, and with the diffusion off: steps=0) against DeepJSCC
+# The README's generative-core results, made by `semcom eval`: LRISC (its default, the JSCC alone: steps=0, and
+# with one DDIM step of the embedded generator from z_hat noised to strength 0.02: steps=1) against DeepJSCC
 # and the digital baseline at the same channel uses, CBR 1/48 (4,096 complex symbols per 256x256 frame), on the six
 # scikit-image validation photos, AWGN and Rayleigh (one fade per frame), 0-20 dB.
 #   -> results/eval_lrisc/{results.csv,summary.csv,snr_awgn.png,snr_rayleigh.png,contact_*.png}
-#   (67 s for the 240 runs on 2 CPU cores; resumes if interrupted, --fresh through "$@" starts over)
+#   (62 s for the 240 runs on 2 CPU cores; resumes if interrupted, --fresh through "$@" starts over)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
