@@ -252,8 +252,8 @@ def export(stage: str, ckpt_dir: Path, out_dir: Path, note: str) -> Path:
     cfg = TrainConfig(**meta["train"])
     name = WEIGHT_NAMES[stage]
     frozen = Frozen(None)
-    stage_model = {"jscc": LatentJSCC, "decoder": DecoderStage, "diffusion": DiffusionStage}[stage](
-        *(() if stage == "jscc" else (frozen.ae.decoder,)))
+    stage_model = LatentJSCC() if stage == "jscc" else \
+        (DecoderStage if stage == "decoder" else DiffusionStage)(frozen.ae.decoder)
     stage_model.load_state_dict(load_file(ckpt_dir / "model.safetensors"))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
