@@ -119,4 +119,5 @@ def test_a_metric_asked_for_but_not_computable_says_why(tmp_path, monkeypatch, c
     assert main([*argv, "--metric", "psnr_key", "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert "--metric psnr_key was not computed" in err and "yunet" in err
+    assert "--metric psnr_key cannot be computed here" in err  # also said before the runs start
     assert "ms_ssim" not in err  # a default metric's reason stays in results.json only

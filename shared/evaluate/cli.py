@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from shared.cli import CliParser, UsageError, run_cli
 from shared.cli_options import add_channel_args, channel_from_args
-from shared.metrics import OPTIONAL_METRICS
+from shared.metrics import OPTIONAL_METRICS, compute_all
 
 PROG = "semcom eval"
 CHANNELS = ["awgn", "rayleigh", "rician"]
@@ -115,6 +117,8 @@ def _body(ns: argparse.Namespace) -> int:
     base = channel_config(channels[0], snrs[0]).model_dump(exclude={"model", "snr_db"})  # validates the channel options
     device = _device(ns.device)
     extra_metrics = tuple(sorted(set(ns.metric)))
+    for name, reason in _not_computable_here(extra_metrics).items():  # say so before a long run, not only after it
+        print(f"{PROG}: --metric {name} cannot be computed here, its columns will be missing: {reason}", file=sys.stderr)
     images = load_images(ns.images, ns.size, ns.limit)
     jobs = build_jobs(points, channels, snrs, list(images), ns.repeats)
     config = {
@@ -156,6 +160,15 @@ def _body(ns: argparse.Namespace) -> int:
     print(f"{PROG}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s -> {ns.out}/results.csv, results.json, "
           + ", ".join(written))
     return 0
+
+
+def _not_computable_here(names: tuple[str, ...]) -> dict[str, str]:
+    """name -> reason for each optional metric that cannot run on this machine (its weights or package missing),
+    probed once on a small blank pair; the models it loads stay cached for the run."""
+    if not names:
+        return {}
+    probe = torch.zeros(1, 3, 64, 64)  # (1, 3, 64, 64): big enough for every optional metric's networks
+    return compute_all(probe, probe, names).unavailable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
